@@ -1,0 +1,200 @@
+"""``paperzoo``: list, run, bench, compare, baseline, report and scaffold papers.
+
+Exit codes: 0 all good; 1 a regression, a failed smoke claim, a flipped full-scale verdict, or a paper
+that crashed, hung or wrote invalid records; 2 a usage error (an unknown slug lists the known ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from paperzoo.bench import compare, readme, runner, scaffold
+from paperzoo.bench.discovery import Paper, discover, repo_root
+from paperzoo.shared.records import read_json, summary_path, write_json_atomic
+from paperzoo.shared.report import format_table
+
+TIMEOUTS_S = {"smoke": 120.0, "full": 1800.0}
+
+
+class UsageError(Exception):
+    """A bad command line; exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paperzoo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the installed papers")
+
+    run = sub.add_parser("run", help="run one paper at one scale (output streamed)")
+    run.add_argument("slug")
+    run.add_argument("--scale", choices=("smoke", "full", "paper"), default="smoke")
+    run.add_argument("--seeds", type=int, nargs="+")
+    run.add_argument("--out", type=Path, default=Path("runs"))
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    run.add_argument("--timeout", type=float, help="seconds (default: 120 smoke, 1800 full)")
+
+    for name, helptext in (
+        ("bench", "run papers and hold them to their records"),
+        ("compare", "hold existing run records to their records, without running"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--scale", choices=("smoke", "full"), default="smoke")
+        p.add_argument("--papers", nargs="+", help="slugs (default: all)")
+        p.add_argument("--out", type=Path, help="records folder (default: runs/bench; full: benchmarks/results)")
+        if name == "bench":
+            p.add_argument("--timeout", type=float, help="seconds per paper (default: 120 smoke, 1800 full)")
+            p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+
+    base = sub.add_parser("baseline", help="run papers at smoke scale and write their baselines")
+    base.add_argument("--papers", nargs="+", required=True)
+    base.add_argument("--timeout", type=float)
+
+    rep = sub.add_parser("report", help="regenerate the README table from benchmarks/results")
+    rep.add_argument("--check", action="store_true", help="exit 1 if README.md is not up to date")
+
+    new = sub.add_parser("new-paper", help="scaffold papers/<slug> so that it passes the conformance tests")
+    new.add_argument("slug")
+    new.add_argument("--framework", choices=("torch", "jax", "tensorflow"), default="torch")
+    return parser
+
+
+def select(registry: Mapping[str, Paper], slugs: list[str] | None) -> list[Paper]:
+    """The papers named by ``slugs`` (all when None); an unknown slug is a usage error listing the known ones."""
+    if not slugs:
+        return list(registry.values())
+    unknown = [s for s in slugs if s not in registry]
+    if unknown:
+        raise UsageError(f"unknown paper(s): {', '.join(unknown)}; known: {', '.join(registry) or '(none)'}")
+    return [registry[s] for s in slugs]
+
+
+def report_checks(checks: list[compare.Check]) -> int:
+    """Print the checks as a table; 1 if any failed."""
+    rows = [(c.slug, "WARN" if c.warning else ("ok" if c.ok else "FAIL"), c.what, c.message) for c in checks]
+    print(format_table(("paper", "status", "check", "detail"), rows))
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def judge(outcome: runner.Outcome, scale: str, root: Path, committed: dict | None) -> list[compare.Check]:
+    """The checks for one paper's outcome at ``scale``."""
+    if outcome.status != runner.OK:
+        return [compare.Check(outcome.slug, "run", False, f"{outcome.status}: {outcome.detail}")]
+    assert outcome.summary is not None
+    if scale == "smoke":
+        path = root / "benchmarks" / "baselines" / f"{outcome.slug}.json"
+        baseline = read_json(path) if path.is_file() else None
+        return compare.compare_to_baseline(outcome.slug, outcome.summary, baseline) + compare.check_smoke_claims(
+            outcome.slug, outcome.summary
+        )
+    return compare.check_verdicts(outcome.slug, outcome.summary, committed)
+
+
+def default_out(root: Path, scale: str) -> Path:
+    return root / "benchmarks" / "results" if scale == "full" else root / "runs" / "bench"
+
+
+def cmd_bench(args: argparse.Namespace, registry: Mapping[str, Paper], root: Path) -> int:
+    papers = select(registry, args.papers)
+    out = args.out or default_out(root, args.scale)
+    timeout = args.timeout or TIMEOUTS_S[args.scale]
+    if args.dry_run:
+        for paper in papers:
+            print(shlex.join(runner.command(paper, args.scale, None, out)))
+        return 0
+    checks = []
+    for paper in papers:
+        committed_path = summary_path(root / "benchmarks" / "results", paper.slug, args.scale)
+        committed = read_json(committed_path) if committed_path.is_file() else None
+        print(f"running {paper.slug} ({args.scale}) ...", file=sys.stderr, flush=True)
+        outcome = runner.run_paper(paper, args.scale, out, timeout)
+        print(f"  {outcome.status} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
+        checks += judge(outcome, args.scale, root, committed)
+    if args.scale == "full" and out == default_out(root, "full"):
+        write_readme(root, registry)
+    return report_checks(checks)
+
+
+def cmd_compare(args: argparse.Namespace, registry: Mapping[str, Paper], root: Path) -> int:
+    papers = select(registry, args.papers)
+    out = args.out or default_out(root, args.scale)
+    checks = []
+    for paper in papers:
+        outcome = runner.read_outcome(paper.slug, args.scale, out)
+        committed_path = summary_path(root / "benchmarks" / "results", paper.slug, args.scale)
+        committed = read_json(committed_path) if committed_path.is_file() and out != default_out(root, "full") else None
+        checks += judge(outcome, args.scale, root, committed)
+    return report_checks(checks)
+
+
+def cmd_baseline(args: argparse.Namespace, registry: Mapping[str, Paper], root: Path) -> int:
+    papers = select(registry, args.papers)
+    out = root / "runs" / "baseline"
+    status = 0
+    for paper in papers:
+        outcome = runner.run_paper(paper, "smoke", out, args.timeout or TIMEOUTS_S["smoke"])
+        if outcome.status != runner.OK:
+            print(f"{paper.slug}: {outcome.status}: {outcome.detail}; baseline unchanged", file=sys.stderr)
+            status = 1
+            continue
+        assert outcome.summary is not None
+        path = write_json_atomic(
+            root / "benchmarks" / "baselines" / f"{paper.slug}.json", compare.make_baseline(outcome.summary)
+        )
+        print(f"{paper.slug}: wrote {path.relative_to(root)}")
+    return status
+
+
+def write_readme(root: Path, registry: Mapping[str, Paper], write: bool = True) -> bool:
+    """Regenerate the README table (when ``write``); True if the file is, or was, out of date."""
+    path = root / "README.md"
+    text = path.read_text(encoding="utf-8")
+    new = readme.render(text, readme.table_rows(root / "benchmarks" / "results", list(registry)))
+    if write and new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv: list[str] | None = None, registry: Mapping[str, Paper] | None = None, root: Path | None = None) -> int:
+    """Entry point of the ``paperzoo`` console script (``registry``/``root`` are for tests)."""
+    args = build_parser().parse_args(argv)
+    registry = discover() if registry is None else registry
+    try:
+        if args.command == "list":
+            print(format_table(("paper", "module"), [(p.slug, p.module) for p in registry.values()]))
+            return 0
+        if args.command == "run":
+            (paper,) = select(registry, [args.slug])
+            timeout = args.timeout or TIMEOUTS_S.get(args.scale, 1e9)
+            outcome = runner.run_paper(paper, args.scale, args.out, timeout, args.seeds, args.device, stream=True)
+            print(f"{paper.slug}: {outcome.status} in {outcome.wall_time_s:.1f} s {outcome.detail}".rstrip())
+            return 0 if outcome.status == runner.OK else 1
+        if args.command == "new-paper":
+            root = root or repo_root()
+            folder = scaffold.create(root, args.slug, args.framework)
+            print(f"created {folder.relative_to(root)}; next: `uv lock` and `uv sync --all-packages`")
+            return 0
+        root = root or repo_root()
+        if args.command == "bench":
+            return cmd_bench(args, registry, root)
+        if args.command == "compare":
+            return cmd_compare(args, registry, root)
+        if args.command == "baseline":
+            return cmd_baseline(args, registry, root)
+        stale = write_readme(root, registry, write=not args.check)
+        if args.check and stale:
+            print("README.md's table is out of date: run `make report`", file=sys.stderr)
+            return 1
+        return 0
+    except (UsageError, FileExistsError, ValueError) as err:
+        print(f"paperzoo: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

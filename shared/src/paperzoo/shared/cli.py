@@ -1,0 +1,168 @@
+"""The uniform command line of every paper: ``python -m paperzoo.<module> [options]``.
+
+Runs the requested seeds of one scale, shows progress on stderr, writes one record per seed and a
+summary (atomically) under ``OUT/<slug>/<scale>/``, draws the paper's plots there, and prints the results
+table and the claim verdicts on stdout. ``--perf`` runs the paper's speed figures instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from paperzoo.shared.benchmark import SCALES, Benchmark
+from paperzoo.shared.measure import measure
+from paperzoo.shared.progress import set_quiet
+from paperzoo.shared.records import (
+    SCHEMA_VERSION,
+    git_info,
+    package_versions,
+    seed_record_path,
+    summary_path,
+    utc_now,
+    write_json_atomic,
+)
+from paperzoo.shared.report import format_claims, format_metrics_table
+from paperzoo.shared.seeding import seed_everything
+
+log = logging.getLogger("paperzoo")
+
+
+def cuda_available(framework: str) -> bool:
+    """Whether ``framework`` (imported here, on demand) sees a CUDA GPU."""
+    if framework == "torch":
+        return importlib.import_module("torch").cuda.is_available()
+    if framework == "jax":
+        return any(d.platform == "gpu" for d in importlib.import_module("jax").devices())
+    return bool(importlib.import_module("tensorflow").config.list_physical_devices("GPU"))
+
+
+def resolve_device(framework: str, requested: str) -> str:
+    """``auto`` -> ``cuda`` when the framework sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    if requested == "cpu":
+        return "cpu"
+    has_cuda = cuda_available(framework)
+    if requested == "cuda" and not has_cuda:
+        raise SystemExit("error: --device cuda was requested but no CUDA device is visible")
+    return "cuda" if has_cuda else "cpu"
+
+
+def build_parser(benchmark: Benchmark) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m paperzoo.{benchmark.slug.replace('-', '_')}",
+        description=f"{benchmark.title}: run the paperzoo benchmark of '{benchmark.slug}'.",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="full",
+        help="smoke: seconds, CI; full: the CPU-scale reproduction; paper: the paper's setting",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run (default: the scale's seeds)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default: runs)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--allow-download",
+        action="store_true",
+        help="let the paper scale download its data/models and run without a GPU",
+    )
+    parser.add_argument("--perf", action="store_true", help="run the speed figures instead of a scale")
+    return parser
+
+
+def run_scale(benchmark: Benchmark, scale: str, seeds: list[int], out: Path, device: str) -> dict[str, Any]:
+    """Run ``seeds`` of ``scale``, write their records and the summary; return the summary."""
+    config = dataclasses.replace(benchmark.scales[scale], device=device)
+    commit = git_info(Path(sys.modules[benchmark.run.__module__].__file__).parent)
+    records = []
+    for seed in seeds:
+        log.info("%s/%s: seed %d", benchmark.slug, scale, seed)
+        started = utc_now()
+        seed_everything(seed)
+        with measure() as m:
+            result = benchmark.run(config, seed)
+        record = {
+            "schema_version": SCHEMA_VERSION,
+            "paper": benchmark.slug,
+            "scale": scale,
+            "seed": seed,
+            "config": config,
+            "metrics": result.metrics,
+            "series": result.series,
+            "wall_time_s": m.wall_time_s,
+            "peak_memory_mib": m.peak_memory_mib,
+            "packages": package_versions(),
+            "git": commit,
+            "started_utc": started,
+        }
+        write_json_atomic(seed_record_path(out, benchmark.slug, scale, seed), record)
+        records.append(record)
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "paper": benchmark.slug,
+        "scale": scale,
+        "seeds": seeds,
+        "config": config,
+        "wall_time_s": sum(r["wall_time_s"] for r in records),
+        "git": commit,
+        "finished_utc": utc_now(),
+        **benchmark.summarize(scale, [r["metrics"] for r in records]),
+    }
+    folder = summary_path(out, benchmark.slug, scale).parent
+    summary["plots"] = [p.name for p in benchmark.plot(records, folder)] if benchmark.plot else []
+    write_json_atomic(summary_path(out, benchmark.slug, scale), summary)
+    return summary
+
+
+def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m paperzoo.<module>``."""
+    args = build_parser(benchmark).parse_args(argv)
+    set_quiet(args.quiet)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        stream=sys.stderr,
+        format="%(name)s: %(message)s",
+    )
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if args.scale == "paper" and not args.perf:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        if not args.allow_download and (offline or not cuda_available(benchmark.framework)):
+            print(
+                f"error: the paper scale needs {benchmark.paper_needs}; it downloads data and expects a GPU. "
+                "Re-run with --allow-download to start it anyway.",
+                file=sys.stderr,
+            )
+            return 2
+    device = resolve_device(benchmark.framework, args.device)
+    if args.perf:
+        if benchmark.perf is None:
+            print(f"error: {benchmark.slug} declares no perf entry", file=sys.stderr)
+            return 2
+        figures = benchmark.perf(device)
+        write_json_atomic(
+            args.out / benchmark.slug / "perf.json",
+            {
+                "paper": benchmark.slug,
+                "device": device,
+                "figures": figures,
+                "packages": package_versions(),
+                "started_utc": utc_now(),
+            },
+        )
+        print(format_metrics_table({"means": figures, "stds": {}}))
+        return 0
+    seeds = args.seeds if args.seeds is not None else list(benchmark.seeds[args.scale])
+    summary = run_scale(benchmark, args.scale, seeds, args.out, device)
+    print(f"{benchmark.title} — {args.scale} scale, seeds {seeds}, device {device}")
+    print(format_metrics_table(summary))
+    print(format_claims(summary["claims"]))
+    print(f"records: {summary_path(args.out, benchmark.slug, args.scale).parent}")
+    return 0

@@ -1,0 +1,49 @@
+"""Small data sets that ship with packages, returned as numpy arrays (nothing is downloaded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from paperzoo.shared.validate import check_range
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train/validation/test arrays of a classification data set."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+
+def load_digits_split(test_fraction: float = 0.2, val_fraction: float = 0.2, split_seed: int = 0) -> Split:
+    """scikit-learn's 1797 8x8 digits, scaled to [0, 1], as images of shape (n, 8, 8) float32.
+
+    The test set is ``test_fraction`` of all images; the validation set ``val_fraction`` of the rest. Both
+    splits are stratified and fixed by ``split_seed`` alone, so every training seed sees the same split.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    check_range("test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    check_range("val_fraction", val_fraction, 0.0, 1.0, high_inclusive=False)
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=test_fraction, stratify=y, random_state=split_seed
+    )
+    if val_fraction == 0:
+        x_train, y_train = x_rest, y_rest
+        x_val, y_val = x_rest[:0], y_rest[:0]
+    else:
+        x_train, x_val, y_train, y_val = train_test_split(
+            x_rest, y_rest, test_size=val_fraction, stratify=y_rest, random_state=split_seed
+        )
+    return Split(x_train, y_train, x_val, y_val, x_test, y_test, n_classes=10)

@@ -1,0 +1,68 @@
+"""PyTorch helpers shared by the torch papers (imported only by them: this module imports torch).
+
+- :func:`configure`: threads and deterministic algorithms for reproducible runs.
+- :func:`standard_optimizer_params` and :func:`median_step_time`: the optimizer speed benchmark every
+  optimizer paper reports, as ratios against ``torch.optim.AdamW(fused=True)`` in the same process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from paperzoo.shared.validate import check_positive_int
+
+# The standard optimizer benchmark set: 4.5M float32 parameters in the shapes of a small conv net +
+# transformer block: four 1024x1024 matrices, two 256x64x3x3 conv kernels, eight 1024 vectors.
+STANDARD_SHAPES: tuple[tuple[int, ...], ...] = ((1024, 1024),) * 4 + ((256, 64, 3, 3),) * 2 + ((1024,),) * 8
+
+
+def configure(threads: int | None = None, deterministic: bool = True) -> None:
+    """Set torch's intra-op threads (when given) and ask for deterministic algorithms where torch has them."""
+    if threads is not None:
+        torch.set_num_threads(check_positive_int("threads", threads))
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def standard_optimizer_params(
+    seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> list[torch.nn.Parameter]:
+    """The standard benchmark parameters, each with a random gradient already set."""
+    gen = torch.Generator().manual_seed(seed)
+    params = []
+    for shape in STANDARD_SHAPES:
+        p = torch.nn.Parameter(torch.randn(shape, generator=gen, dtype=dtype).to(device))
+        p.grad = torch.randn(shape, generator=gen, dtype=dtype).to(device)
+        params.append(p)
+    return params
+
+
+def median_step_time(
+    make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
+    device: str | torch.device = "cpu",
+    steps: int = 50,
+    warmup: int = 5,
+) -> dict[str, float]:
+    """Median wall time of ``optimizer.step()`` on the standard set, and the time of the first step.
+
+    The first step (state allocation, compilation for compiled optimizers) is reported separately as
+    ``first_step_s``; ``warmup`` further steps are run untimed, then ``steps`` timed ones.
+    """
+    check_positive_int("steps", steps)
+    params = standard_optimizer_params(device=device)
+    optimizer = make_optimizer(params)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    times = []
+    for i in range(1 + warmup + steps):
+        start = time.perf_counter()
+        optimizer.step()
+        sync()
+        elapsed = time.perf_counter() - start
+        if i == 0:
+            first = elapsed
+        elif i > warmup:
+            times.append(elapsed)
+    return {"median_step_s": statistics.median(times), "first_step_s": first}

@@ -1,0 +1,135 @@
+import dataclasses
+import json
+import random
+
+import numpy as np
+import pytest
+
+from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result
+from paperzoo.shared.benchmark import mean_and_std
+from paperzoo.shared.cli import main
+from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.seeding import seed_everything
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    n: int = 3
+    device: str = "cpu"
+
+
+def run(config: Config, seed: int) -> Result:
+    return Result(
+        metrics={"m/x": random.random(), "m/lr_0.1/val": 0.5 + seed, "m/lr_1/val": 1.0},
+        series={"m/curve": [1.0, 2.0, 3.0][: config.n]},
+    )
+
+
+def pick_best_lr(per_seed):
+    """Selection over all seeds: the lr with the best mean val."""
+    best = max(("0.1", "1"), key=lambda lr: np.mean([m[f"m/lr_{lr}/val"] for m in per_seed]))
+    return [{**m, "m/best_lr": float(best)} for m in per_seed]
+
+
+def make(**changes):
+    kwargs = dict(
+        slug="demo",
+        title="Demo",
+        framework="torch",
+        scales={"smoke": Config(), "full": Config(), "paper": Config()},
+        seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0,)},
+        run=run,
+        claims={s: (Claim("x is a fraction", Compare("m/x", "<=", 1.0)),) for s in ("smoke", "full")},
+        metrics=(MetricSpec("m/x", "higher", 0.1),),
+        aggregate=pick_best_lr,
+    )
+    kwargs.update(changes)
+    return Benchmark(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"framework": "mxnet"}, "framework"),
+        ({"scales": {"smoke": Config(), "full": Config()}}, "'paper'"),
+        ({"seeds": {"smoke": (0,), "full": (0, 1), "paper": (0,)}}, "at least 3"),
+        ({"claims": {"smoke": ()}}, "claim"),
+        ({"scales": {"smoke": {"device": "cpu"}, "full": Config(), "paper": Config()}}, "frozen dataclass"),
+    ],
+)
+def test_bad_benchmark_raises(changes, message):
+    with pytest.raises(ValueError, match=message):
+        make(**changes)
+
+
+def test_summarize_aggregates_across_seeds_then_averages():
+    bench = make()
+    summary = bench.summarize(
+        "full",
+        [
+            {"m/x": 0.2, "m/lr_0.1/val": 2.0, "m/lr_1/val": 1.0},
+            {"m/x": 0.4, "m/lr_0.1/val": 0.0, "m/lr_1/val": 1.0},
+        ],
+    )
+    assert summary["means"]["m/x"] == pytest.approx(0.3) and summary["stds"]["m/x"] == pytest.approx(0.1)
+    assert summary["means"]["m/best_lr"] == 0.1  # tie on mean val (1.0): max keeps the first
+    assert summary["regression"] == {"m/x": {"better": "higher", "tolerance": 0.1, "relative": False}}
+    assert summary["claims"][0]["verdict"] == "reproduced"
+
+
+def test_mean_and_std_marks_non_finite():
+    means, stds = mean_and_std([{"a/x": 1.0}, {"a/x": float("nan")}])
+    assert means == {"a/x": None} and stds == {"a/x": None}
+
+
+def test_cli_writes_records_summary_and_prints_table(tmp_path, capsys):
+    assert main(make(), ["--scale", "full", "--out", str(tmp_path), "--device", "cpu", "--quiet"]) == 0
+    folder = tmp_path / "demo" / "full"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "seed-0.json",
+        "seed-1.json",
+        "seed-2.json",
+        "summary.json",
+    ]
+    record = json.loads((folder / "seed-1.json").read_text())
+    assert record["seed"] == 1 and record["metrics"]["m/lr_0.1/val"] == 1.5
+    assert record["series"]["m/curve"] == [1.0, 2.0, 3.0] and record["wall_time_s"] >= 0
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2] and summary["means"]["m/best_lr"] == pytest.approx(0.1)
+    out = capsys.readouterr().out
+    assert "[reproduced] x is a fraction" in out and "best_lr" in out
+
+
+def test_cli_same_seed_same_numbers(tmp_path):
+    for sub in ("a", "b"):
+        assert main(make(), ["--scale", "smoke", "--out", str(tmp_path / sub), "--quiet", "--device", "cpu"]) == 0
+    a, b = (json.loads((tmp_path / s / "demo/smoke/seed-0.json").read_text())["metrics"] for s in ("a", "b"))
+    assert a == b
+
+
+def test_paper_scale_refuses_without_permission_on_cpu(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(make(), ["--scale", "paper", "--out", str(tmp_path)]) == 2
+    assert "--allow-download" in capsys.readouterr().err
+    assert not tmp_path.joinpath("demo").exists()
+
+
+def test_seed_everything():
+    seed_everything(3)
+    a = (random.random(), np.random.rand())  # noqa: NPY002 (the seeded global generator)
+    seed_everything(3)
+    assert a == (random.random(), np.random.rand())  # noqa: NPY002
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(-1)
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint():
+    a, b = load_digits_split(), load_digits_split()
+    assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_train, b.y_train)
+    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797 and len(a.x_test) == 360
+    assert a.x_train.dtype == np.float32 and a.x_train.max() <= 1.0 and a.x_train.shape[1:] == (8, 8)
+    assert set(np.bincount(a.y_test)) <= {35, 36, 37}
+    flat = {x.tobytes() for x in a.x_test}
+    assert sum(x.tobytes() in flat for x in a.x_train) < 5  # digits has a few exact duplicate images
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_digits_split(test_fraction=1.0)
