@@ -1,0 +1,77 @@
+"""Training and evaluating a classifier with any optimizer, on in-memory tensors (no DataLoader)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from paperzoo.shared.data import Split
+from paperzoo.shared.validate import check_positive_int
+
+
+@dataclass
+class History:
+    """Per-epoch curves of one training run (accuracies as fractions)."""
+
+    train_loss: list[float]
+    val_accuracy: list[float]
+    val_loss: list[float]
+    test_accuracy: list[float]
+
+    def epochs_to(self, threshold: float) -> int:
+        """The first epoch (1-based) whose validation accuracy reaches ``threshold``; epochs + 1 if none does."""
+        hits = np.flatnonzero(np.asarray(self.val_accuracy) >= threshold)
+        return int(hits[0]) + 1 if hits.size else len(self.val_accuracy) + 1
+
+
+def as_tensors(split: Split, device: str) -> dict[str, torch.Tensor]:
+    """The split's arrays as tensors on ``device``, images with a channel axis."""
+    images = {k: torch.from_numpy(getattr(split, k)).unsqueeze(1) for k in ("x_train", "x_val", "x_test")}
+    labels = {k: torch.from_numpy(getattr(split, k)) for k in ("y_train", "y_val", "y_test")}
+    return {k: v.to(device) for k, v in {**images, **labels}.items()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Top-1 accuracy (a fraction) and mean cross-entropy of ``model`` in eval mode."""
+    model.eval()
+    logits = model(x)
+    return (logits.argmax(dim=1) == y).float().mean().item(), F.cross_entropy(logits, y).item()
+
+
+def train_classifier(
+    model: nn.Module,
+    make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
+    data: dict[str, torch.Tensor],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+) -> History:
+    """Minibatch cross-entropy training; the shuffling order is fixed by ``seed``."""
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    optimizer = make_optimizer(list(model.parameters()))
+    gen = torch.Generator().manual_seed(seed)
+    n = len(data["y_train"])
+    history = History([], [], [], [])
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen).to(data["y_train"].device)
+        total = torch.zeros((), device=order.device)
+        for batch in order.split(batch_size):
+            loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(batch)
+        history.train_loss.append(total.item() / n)
+        val_accuracy, val_loss = evaluate(model, data["x_val"], data["y_val"])
+        history.val_accuracy.append(val_accuracy)
+        history.val_loss.append(val_loss)
+        history.test_accuracy.append(evaluate(model, data["x_test"], data["y_test"])[0])
+    return history

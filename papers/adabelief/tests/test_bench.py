@@ -1,0 +1,169 @@
+"""The benchmark's pieces: configs, learning-rate selection, toys, the belief ordering, training."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from paperzoo.adabelief.bench import (
+    CifarConfig,
+    DigitsConfig,
+    SmokeConfig,
+    belief_ordering,
+    make_optimizer,
+    select_learning_rates,
+)
+from paperzoo.adabelief.models import MLP, SmallCNN
+from paperzoo.adabelief.optimizer import AdaBelief
+from paperzoo.adabelief.toys import beale, rosenbrock, trajectory
+from paperzoo.adabelief.train import History, as_tensors, train_classifier
+from paperzoo.shared.data import load_digits_split
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SmokeConfig(steps=0), "steps"),
+        (lambda: SmokeConfig(mlp_lr=-1.0), "mlp_lr"),
+        (lambda: SmokeConfig(implementation="fast"), "implementation"),
+        (lambda: DigitsConfig(epochs=0), "epochs"),
+        (lambda: DigitsConfig(lr_grid=(("adam", (1e-3,)),)), "lr_grid"),
+        (
+            lambda: DigitsConfig(lr_grid=tuple((o, (1e-2, 1e-3)) for o in ("adabelief", "adam", "adamw", "sgd"))),
+            "increasing",
+        ),
+        (
+            lambda: DigitsConfig(weight_decay=(("adabelief", -1.0), ("adam", 0.0), ("adamw", 0.0), ("sgd", 0.0))),
+            "weight_decay",
+        ),
+        (lambda: CifarConfig(dataset="mnist"), "dataset"),
+        (lambda: CifarConfig(optimizers=(("lamb", 1e-3, 0.0),)), "optimizer"),
+    ],
+)
+def test_bad_configs_raise(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_make_optimizer_weight_decay_conventions():
+    p = [torch.nn.Parameter(torch.ones(3))]
+    assert isinstance(make_optimizer("adam", p, 1e-3, 5e-4), torch.optim.Adam)
+    assert type(make_optimizer("adamw", p, 1e-3, 1e-2)) is torch.optim.AdamW
+    belief = make_optimizer("adabelief", p, 1e-3, 5e-4)
+    assert isinstance(belief, AdaBelief)
+    group = belief.param_groups[0]
+    assert group["eps"] == 1e-8 and not group["rectify"] and group["weight_decouple"]
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("lamb", p, 1e-3, 0.0)
+
+
+def _seed_metrics(vals: dict, test: dict, loss: dict | None = None) -> dict[str, float]:
+    out = {}
+    for lr, v in vals.items():
+        out |= {
+            f"sgd@{lr:g}/val_accuracy": v,
+            f"sgd@{lr:g}/val_loss": (loss or {}).get(lr, 0.1),
+            f"sgd@{lr:g}/test_accuracy": test[lr],
+            f"sgd@{lr:g}/epochs_to_target": 3.0,
+        }
+    return out
+
+
+def test_learning_rate_chosen_by_mean_validation_over_seeds():
+    # Seed 0 alone prefers 0.3, but the mean over seeds prefers 0.1.
+    seeds = [
+        _seed_metrics({0.01: 0.5, 0.1: 0.80, 0.3: 0.90}, {0.01: 0.4, 0.1: 0.7, 0.3: 0.9}),
+        _seed_metrics({0.01: 0.5, 0.1: 0.90, 0.3: 0.60}, {0.01: 0.4, 0.1: 0.8, 0.3: 0.5}),
+    ]
+    out = select_learning_rates(seeds)
+    assert [m["sgd/lr"] for m in out] == [0.1, 0.1]
+    assert [m["sgd/test_accuracy"] for m in out] == [0.7, 0.8]  # each seed's own run at the chosen lr
+    assert out[0]["sgd/lr_at_edge"] == 0.0
+    edge = select_learning_rates([_seed_metrics({0.01: 0.9, 0.1: 0.5}, {0.01: 0.9, 0.1: 0.5})])[0]
+    assert edge["sgd/lr"] == 0.01 and edge["sgd/lr_at_edge"] == 1.0
+    vals, test = {0.01: 0.5, 0.1: 0.9, 0.3: 0.9 + 1e-12}, {0.01: 0, 0.1: 0, 0.3: 0}
+    tie = select_learning_rates([_seed_metrics(vals, test, loss={0.1: 0.2, 0.3: 0.1})])[0]
+    assert tie["sgd/lr"] == 0.3  # an accuracy tie goes to the lower validation loss ...
+    tie = select_learning_rates([_seed_metrics(vals, test)])[0]
+    assert tie["sgd/lr"] == 0.1  # ... then to the smaller learning rate
+
+
+def test_toy_functions_and_trajectory():
+    assert beale(torch.tensor([3.0, 0.5])).item() == 0.0
+    assert beale(torch.tensor([1.0, 1.5])).item() == pytest.approx(4.0 + 12.25 + 25.0)
+    assert rosenbrock(torch.tensor([1.0, 1.0])).item() == 0.0
+    # SGD on |x| + |y| from (1, 1) with lr 0.25 moves 0.25 per step in each coordinate: (0, 0) after 4 steps.
+    path, steps = trajectory(lambda ps: torch.optim.SGD(ps, lr=0.25), "abs_sum", (1.0, 1.0), steps=10)
+    assert steps == 4 and path[-1] == (0.0, 0.0) and len(path) == 5
+    _, never = trajectory(lambda ps: torch.optim.SGD(ps, lr=1e-4), "abs_sum", (1.0, 1.0), steps=10)
+    assert never == 11
+
+
+def test_belief_ordering_matches_an_independent_recurrence():
+    steps, lr, b1, b2 = 50, 1e-3, 0.9, 0.999
+    figures = belief_ordering(steps, lr)
+
+    def adabelief_last_step(grads, eps=1e-16):
+        m = s = 0.0
+        for t, g in enumerate(grads, 1):
+            m = b1 * m + (1 - b1) * g
+            s = b2 * s + (1 - b2) * (g - m) ** 2 + eps
+            step = lr / (1 - b1**t) * m / (math.sqrt(s / (1 - b2**t)) + eps)
+        return abs(step)
+
+    def adam_last_step(grads, eps=1e-8):
+        m = v = 0.0
+        for t, g in enumerate(grads, 1):
+            m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+            step = lr * (m / (1 - b1**t)) / (math.sqrt(v / (1 - b2**t)) + eps)
+        return abs(step)
+
+    const, alt = [1.0] * steps, [(-1.0) ** t for t in range(steps)]
+    assert figures["adabelief/constant_step_over_adam"] == pytest.approx(
+        adabelief_last_step(const) / adam_last_step(const), rel=1e-6
+    )
+    assert figures["adabelief/alternating_over_constant_step"] == pytest.approx(
+        adabelief_last_step(alt) / adabelief_last_step(const), rel=1e-6
+    )
+    assert figures["adam/alternating_over_constant_step"] == pytest.approx(
+        adam_last_step(alt) / adam_last_step(const), rel=1e-6
+    )
+    # With ±1 gradients, (g − m)² ≈ 0.9 g² in steady state: AdaBelief's step is *larger* than Adam's.
+    assert 1.0 < figures["adabelief/alternating_step_over_adam"] < 1.1
+
+
+def test_models():
+    cnn = SmallCNN()
+    assert sum(p.numel() for p in cnn.parameters()) == 21_578
+    assert cnn(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+    assert MLP()(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+
+
+def test_epochs_to_target():
+    h = History(train_loss=[1.0] * 4, val_accuracy=[0.5, 0.96, 0.94, 0.97], val_loss=[1.0] * 4, test_accuracy=[0.0] * 4)
+    assert h.epochs_to(0.95) == 2 and h.epochs_to(0.99) == 5
+
+
+def test_training_is_deterministic_and_learns():
+    split = load_digits_split()
+    data = {k: v[:256] if k.endswith("train") else v for k, v in as_tensors(split, "cpu").items()}
+
+    def train(seed):
+        torch.manual_seed(seed)
+        return train_classifier(
+            SmallCNN(width=8),
+            lambda ps: make_optimizer("adabelief", ps, 1e-2, 5e-4, implementation="foreach"),
+            data,
+            epochs=3,
+            batch_size=32,
+            seed=seed,
+        )
+
+    a, b, c = train(0), train(0), train(1)
+    assert a.train_loss == b.train_loss and a.test_accuracy == b.test_accuracy
+    assert a.train_loss != c.train_loss
+    assert a.train_loss[-1] < a.train_loss[0] and a.val_accuracy[-1] > 0.5
+    assert np.all(np.isfinite(a.train_loss))
