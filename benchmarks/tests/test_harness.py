@@ -264,9 +264,13 @@ def test_readme_render_replaces_only_the_block():
 
 
 def test_discovery_finds_installed_papers_without_importing_them():
-    papers = discover()
-    assert papers["adabelief"].module == "paperzoo.adabelief"
-    assert "paperzoo.adabelief.bench" not in sys.modules
+    assert discover()["adabelief"].module == "paperzoo.adabelief"
+    script = (
+        "import sys; from paperzoo.bench.discovery import discover; papers = discover(); "
+        "print(sorted(m for m in sys.modules if m.startswith('paperzoo.adabelief') or m == 'torch'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
 
 
 def test_atomic_write_killed_mid_write_leaves_no_partial_file(tmp_path):

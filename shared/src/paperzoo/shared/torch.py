@@ -44,25 +44,27 @@ def median_step_time(
     make_optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
     device: str | torch.device = "cpu",
     steps: int = 50,
-    warmup: int = 5,
+    warmup: int = 10,
 ) -> dict[str, float]:
-    """Median wall time of ``optimizer.step()`` on the standard set, and the time of the first step.
+    """Median wall time of ``optimizer.step()`` on the standard set, and the time of the warm-up steps.
 
-    The first step (state allocation, compilation for compiled optimizers) is reported separately as
-    ``first_step_s``; ``warmup`` further steps are run untimed, then ``steps`` timed ones.
+    The first ``warmup`` steps (state allocation, and compilation for compiled optimizers, which may
+    start after a few steps) are timed together as ``warmup_s``; then ``steps`` steps are timed one by one.
     """
     check_positive_int("steps", steps)
+    check_positive_int("warmup", warmup)
     params = standard_optimizer_params(device=device)
     optimizer = make_optimizer(params)
     sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    start = time.perf_counter()
+    for _ in range(warmup):
+        optimizer.step()
+    sync()
+    warmup_s = time.perf_counter() - start
     times = []
-    for i in range(1 + warmup + steps):
+    for _ in range(steps):
         start = time.perf_counter()
         optimizer.step()
         sync()
-        elapsed = time.perf_counter() - start
-        if i == 0:
-            first = elapsed
-        elif i > warmup:
-            times.append(elapsed)
-    return {"median_step_s": statistics.median(times), "first_step_s": first}
+        times.append(time.perf_counter() - start)
+    return {"median_step_s": statistics.median(times), "warmup_s": warmup_s}
