@@ -29,7 +29,7 @@ from paperzoo.shared.records import (
     utc_now,
     write_json_atomic,
 )
-from paperzoo.shared.report import format_claims, format_metrics_table
+from paperzoo.shared.report import format_claims, format_metrics_table, format_number, format_table
 from paperzoo.shared.seeding import seed_everything
 
 log = logging.getLogger("paperzoo")
@@ -157,7 +157,7 @@ def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
                 "started_utc": utc_now(),
             },
         )
-        print(format_metrics_table({"means": figures, "stds": {}}))
+        print(format_table(("figure", "value"), [(name, format_number(v)) for name, v in figures.items()]))
         return 0
     seeds = args.seeds if args.seeds is not None else list(benchmark.seeds[args.scale])
     summary = run_scale(benchmark, args.scale, seeds, args.out, device)
