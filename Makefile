@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # uv runs everything; if it is missing, install it with pip rather than fail.
-UV := $(or $(shell command -v uv 2>/dev/null),$(shell python3 -m pip install -q uv >&2 && python3 -c 'import uv; print(uv.find_uv_bin())'))
+# (A system Python that refuses pip installs, PEP 668, gets it in the user site instead.)
+UV := $(or $(shell command -v uv 2>/dev/null),$(shell (python3 -m pip install -q uv || python3 -m pip install -q --user --break-system-packages uv) >&2 && python3 -c 'import uv; print(uv.find_uv_bin())'))
 # uv cannot download interpreters here: use the system Python 3.11 (.python-version).
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --locked
