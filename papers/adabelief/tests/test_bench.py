@@ -16,11 +16,10 @@ from paperzoo.adabelief.bench import (
     make_optimizer,
     select_learning_rates,
 )
-from paperzoo.adabelief.models import MLP, SmallCNN
 from paperzoo.adabelief.optimizer import AdaBelief
 from paperzoo.adabelief.toys import beale, rosenbrock, trajectory
-from paperzoo.adabelief.train import History, as_tensors, train_classifier
 from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.torch.classify import SmallCNN, as_tensors, train_classifier
 
 
 @pytest.mark.parametrize(
@@ -133,18 +132,6 @@ def test_belief_ordering_matches_an_independent_recurrence():
     )
     # With ±1 gradients, (g − m)² ≈ 0.9 g² in steady state: AdaBelief's step is *larger* than Adam's.
     assert 1.0 < figures["adabelief/alternating_step_over_adam"] < 1.1
-
-
-def test_models():
-    cnn = SmallCNN()
-    assert sum(p.numel() for p in cnn.parameters()) == 21_578
-    assert cnn(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
-    assert MLP()(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
-
-
-def test_epochs_to_target():
-    h = History(train_loss=[1.0] * 4, val_accuracy=[0.5, 0.96, 0.94, 0.97], val_loss=[1.0] * 4, test_accuracy=[0.0] * 4)
-    assert h.epochs_to(0.95) == 2 and h.epochs_to(0.99) == 5
 
 
 def test_training_is_deterministic_and_learns():

@@ -26,15 +26,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paperzoo.adabelief.models import MLP, SmallCNN, cifar_resnet34
+from paperzoo.adabelief.models import cifar_resnet34
 from paperzoo.adabelief.optimizer import IMPLEMENTATIONS, AdaBelief
 from paperzoo.adabelief.toys import trajectory
-from paperzoo.adabelief.train import as_tensors, train_classifier
 from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result, Within
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.plotting import plot_curves
 from paperzoo.shared.progress import progress
 from paperzoo.shared.torch import configure, median_step_time
+from paperzoo.shared.torch.classify import MLP, SmallCNN, as_tensors, train_classifier
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
 
 # Inductor warns "No CUDA runtime is found" whenever it compiles on a CPU-only machine: not our news.

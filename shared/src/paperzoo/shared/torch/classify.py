@@ -1,4 +1,8 @@
-"""Training and evaluating a classifier with any optimizer, on in-memory tensors (no DataLoader)."""
+"""Small image classifiers and a training loop for optimizer comparisons on in-memory data (torch).
+
+Shared by the optimizer papers: the digits CNN and MLP, and minibatch training that records per-epoch
+train loss, validation accuracy/loss and test accuracy with any ``torch.optim.Optimizer``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,41 @@ from torch.nn import functional as F
 
 from paperzoo.shared.data import Split
 from paperzoo.shared.validate import check_positive_int
+
+
+class SmallCNN(nn.Module):
+    """Two 3x3 conv + BatchNorm + ReLU + 2x2 max-pool blocks and a linear classifier (21.5k parameters on 8x8).
+
+    The digits-scale stand-in for CIFAR CNNs (VGG/ResNet/DenseNet): conv layers with BatchNorm.
+    """
+
+    def __init__(self, n_classes: int = 10, width: int = 32, image_size: int = 8) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Linear(2 * width * (image_size // 4) ** 2, n_classes)
+
+    def forward(self, x):  # (batch, 1, H, W) -> (batch, n_classes)
+        return self.classifier(self.features(x).flatten(1))
+
+
+class MLP(nn.Module):
+    """A one-hidden-layer ReLU perceptron on flattened images (the smoke-scale model)."""
+
+    def __init__(self, n_inputs: int = 64, hidden: int = 64, n_classes: int = 10) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x):
+        return self.net(x)
 
 
 @dataclass

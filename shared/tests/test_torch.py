@@ -1,0 +1,64 @@
+"""paperzoo.shared.torch: the optimizer speed set and the shared classifiers/training loop."""
+
+import pytest
+import torch
+
+from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.torch import STANDARD_SHAPES, median_step_time, standard_optimizer_params
+from paperzoo.shared.torch.classify import MLP, History, SmallCNN, as_tensors, train_classifier
+
+
+def test_standard_set_is_4_5m_float32_params_with_grads():
+    params = standard_optimizer_params()
+    assert [tuple(p.shape) for p in params] == list(STANDARD_SHAPES)
+    assert sum(p.numel() for p in params) == 4 * 1024**2 + 2 * 256 * 64 * 9 + 8 * 1024  # 4,497,408
+    assert all(p.dtype == torch.float32 and p.grad is not None and p.grad.shape == p.shape for p in params)
+    assert torch.equal(params[0], standard_optimizer_params()[0])  # seeded
+
+
+def test_median_step_time_runs_the_requested_steps():
+    calls = []
+
+    class Counting(torch.optim.SGD):
+        def step(self, closure=None):
+            calls.append(1)
+            return super().step(closure)
+
+    result = median_step_time(lambda ps: Counting(ps, lr=0.1), steps=3, warmup=2)
+    assert len(calls) == 5 and result["median_step_s"] > 0 and result["warmup_s"] > 0
+    with pytest.raises(ValueError, match="steps"):
+        median_step_time(lambda ps: Counting(ps, lr=0.1), steps=0)
+
+
+def test_models():
+    cnn = SmallCNN()
+    assert sum(p.numel() for p in cnn.parameters()) == 21_578
+    assert cnn(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+    assert MLP()(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+
+
+def test_epochs_to_target():
+    h = History(train_loss=[1.0] * 4, val_accuracy=[0.5, 0.96, 0.94, 0.97], val_loss=[1.0] * 4, test_accuracy=[0.0] * 4)
+    assert h.epochs_to(0.95) == 2 and h.epochs_to(0.99) == 5
+
+
+def test_training_is_deterministic_and_learns():
+    data = {k: v[:256] if k.endswith("train") else v for k, v in as_tensors(load_digits_split(), "cpu").items()}
+
+    def train(seed):
+        torch.manual_seed(seed)
+        return train_classifier(
+            SmallCNN(width=8),
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9),
+            data,
+            epochs=3,
+            batch_size=32,
+            seed=seed,
+        )
+
+    a, b, c = train(0), train(0), train(1)
+    assert a.train_loss == b.train_loss and a.test_accuracy == b.test_accuracy
+    assert a.train_loss != c.train_loss
+    assert a.train_loss[-1] < a.train_loss[0] and a.val_accuracy[-1] > 0.5
+    with pytest.raises(ValueError, match="epochs"):
+        train_classifier(SmallCNN(width=8), lambda ps: torch.optim.SGD(ps, lr=0.1), data, 0, 32, 0)
