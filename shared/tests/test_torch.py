@@ -60,5 +60,19 @@ def test_training_is_deterministic_and_learns():
     assert a.train_loss == b.train_loss and a.test_accuracy == b.test_accuracy
     assert a.train_loss != c.train_loss
     assert a.train_loss[-1] < a.train_loss[0] and a.val_accuracy[-1] > 0.5
+    steps = []
+    linear = lambda opt, total: steps.append(total) or torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.0, total)  # noqa: E731
+    model = SmallCNN(width=8)
+    optimizers = []
+    train_classifier(
+        model,
+        lambda ps: optimizers.append(torch.optim.SGD(ps, lr=0.1)) or optimizers[-1],
+        data,
+        epochs=2,
+        batch_size=100,
+        seed=0,
+        make_scheduler=linear,
+    )
+    assert steps == [6] and optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0)  # 2 epochs x 3 batches
     with pytest.raises(ValueError, match="epochs"):
         train_classifier(SmallCNN(width=8), lambda ps: torch.optim.SGD(ps, lr=0.1), data, 0, 32, 0)

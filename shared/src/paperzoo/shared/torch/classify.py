@@ -90,13 +90,19 @@ def train_classifier(
     epochs: int,
     batch_size: int,
     seed: int,
+    make_scheduler: Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler] | None = None,
 ) -> History:
-    """Minibatch cross-entropy training; the shuffling order is fixed by ``seed``."""
+    """Minibatch cross-entropy training; the shuffling order is fixed by ``seed``.
+
+    ``make_scheduler(optimizer, total_steps)``, if given, builds a learning-rate schedule stepped after
+    every optimizer step (e.g. warm-up + cosine over ``total_steps``).
+    """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
     optimizer = make_optimizer(list(model.parameters()))
     gen = torch.Generator().manual_seed(seed)
     n = len(data["y_train"])
+    schedule = make_scheduler(optimizer, epochs * -(-n // batch_size)) if make_scheduler else None
     history = History([], [], [], [])
     for _ in range(epochs):
         model.train()
@@ -107,6 +113,8 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             total += loss.detach() * len(batch)
         history.train_loss.append(total.item() / n)
         val_accuracy, val_loss = evaluate(model, data["x_val"], data["y_val"])
