@@ -1,0 +1,129 @@
+"""Trainers and benchmark configs: bad input, the HF loading path, determinism, equal budgets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from paperzoo.amft.bench import FullConfig, PaperConfig, SmokeConfig, scripted_controller
+from paperzoo.amft.model import ModelConfig, PolicyWithValue
+from paperzoo.amft.task import ID_DIGITS, make_split
+from paperzoo.amft.train import REGIMES, TrainConfig, clone_policy, make_controller, regime_schedule, train_regime
+
+TINY = TrainConfig(
+    steps=4, batch_size=2, group_size=2, max_new_tokens=8, warmup_steps=1, meta_update_freq=2, val_batch=2
+)
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: TrainConfig(lr=-1e-3), "lr"),
+        (lambda: TrainConfig(lr=0.0), "lr"),
+        (lambda: TrainConfig(mu_min=-0.1), "mu_min"),
+        (lambda: TrainConfig(mu_max=1.1), "mu_max"),
+        (lambda: TrainConfig(mu_min=0.9, mu_max=0.1), "mu_min"),
+        (lambda: TrainConfig(warmup_steps=100, steps=10), "warmup_steps"),
+        (lambda: TrainConfig(meta_objective="loss"), "meta_objective"),
+        (lambda: TrainConfig(weight_decay=-0.1), "weight_decay"),
+        (lambda: ModelConfig(n_embd=30, n_head=4), "n_embd"),
+        (lambda: FullConfig(regimes=("amft", "dpo")), "regimes"),
+        (lambda: SmokeConfig(n_demos=0), "n_demos"),
+        (lambda: PaperConfig(dtype="int8"), "dtype"),
+        (lambda: regime_schedule("ppo_only", TrainConfig()), "regime"),
+        (lambda: make_controller("amft_v2", TrainConfig()), "regime"),
+    ],
+)
+def test_bad_input_raises_naming_the_argument(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_unknown_regime_in_trainer(tok, tiny_policy):
+    with pytest.raises(ValueError, match="regime"):
+        train_regime("dpo", tiny_policy, tok, make_split(4, ID_DIGITS, 0), make_split(4, ID_DIGITS, 1), TINY, 0)
+
+
+def test_schedules_share_the_step_budget():
+    cfg = TrainConfig(steps=10, warmup_steps=2)
+    assert [regime_schedule("sft_then_rl", cfg)(t) for t in range(10)] == [1.0] * 5 + [0.0] * 5
+    assert regime_schedule("fixed_mu_0.2", cfg)(7) == 0.2
+    assert [regime_schedule("amft", cfg)(t) for t in (0, 1, 2)] == [1.0, 1.0, None]
+    official = make_controller("amft_official_sign", cfg)
+    assert (official.meta_objective, official.meta_sign) == ("val_ce", "official")
+    assert not make_controller("amft_no_meta", cfg).use_meta and not make_controller("amft_no_entropy", cfg).use_entropy
+    assert len(REGIMES) == 10 and len(set(REGIMES)) == 10
+
+
+def test_tiny_hf_llama_runs_one_amft_step(tok):
+    """The paper's loading path (AutoModelForCausalLM) on a tiny randomly initialised Llama config."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+        pad_token_id=tok.pad_id, bos_token_id=tok.bos_id, eos_token_id=tok.eos_id,
+    )  # fmt: skip
+    policy = PolicyWithValue(AutoModelForCausalLM.from_config(cfg))
+    before = [p.detach().clone() for p in policy.lm.parameters()]
+    cfg_train = TrainConfig(steps=2, batch_size=2, group_size=2, max_new_tokens=6, warmup_steps=1, val_batch=2)
+    policy, log = train_regime(
+        "amft", policy, tok, make_split(8, ID_DIGITS, 0), make_split(8, ID_DIGITS, 1), cfg_train, 0
+    )
+    assert log.optimizer_steps == 2 and len(log.meta_term) == 1 and log.generated_tokens > 0
+    assert 0.05 <= log.mu[-1] <= 0.95 and log.target_entropy > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.lm.parameters(), strict=True))
+
+
+def test_same_seed_same_run(tok, tiny_policy):
+    demos, val = make_split(16, ID_DIGITS, 0), make_split(8, ID_DIGITS, 1)
+    runs = [train_regime("amft", clone_policy(tiny_policy), tok, demos, val, TINY, 3) for _ in range(2)]
+    (p1, l1), (p2, l2) = runs
+    assert l1.mu == l2.mu and l1.reward == l2.reward and l1.generated_tokens == l2.generated_tokens
+    assert all(torch.equal(a, b) for a, b in zip(p1.parameters(), p2.parameters(), strict=True))
+    _, l3 = train_regime("amft", clone_policy(tiny_policy), tok, demos, val, TINY, 4)
+    assert l3.mu != l1.mu or l3.reward != l1.reward
+
+
+def test_scripted_controller_metrics():
+    m = scripted_controller(20)
+    assert m["controller/mu_change_low_entropy"] > 0 > m["controller/mu_change_high_entropy"]
+    assert m["controller/mu_min_seen"] == 0.05 and m["controller/mu_max_seen"] == 0.95
+
+
+def _fake_means(acc: float) -> dict[str, float]:
+    return {f"{r}/{m}": acc for r in REGIMES for m in ("id_accuracy", "ood_accuracy")}
+
+
+def test_full_claims_are_inconclusive_when_everything_is_zero_and_decided_otherwise():
+    from paperzoo.amft.bench import BENCHMARK
+
+    zero = BENCHMARK.summarize("full", [_fake_means(0.0)])["claims"]
+    assert {c["verdict"] for c in zero} == {"inconclusive"}
+    means = _fake_means(0.3) | {"amft/ood_accuracy": 0.1}
+    verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [means])["claims"]]
+    assert verdicts == ["not reproduced", "not reproduced", "reproduced", "reproduced"]
+
+
+def test_plot_draws_mu_terms_and_curves_at_full_scale_only(tmp_path):
+    from paperzoo.amft.bench import FullConfig, plot
+
+    series = {"amft/mu": [0.8, 0.79], "amft/meta_term": [0.0], "amft/entropy_term": [-1e-3]}
+    series |= {f"{r}/eval_id_accuracy": [0.1, 0.2] for r in ("sft", "amft")}
+    records = [{"scale": "full", "config": FullConfig(), "series": series} for _ in range(2)]
+    paths = plot(records, tmp_path)
+    assert [p.name for p in paths] == ["amft_mu.png", "amft_mu_terms.png", "id_accuracy_curves.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert plot([{**records[0], "scale": "smoke"}], tmp_path) == []
+
+
+def test_load_lm_reads_a_saved_checkpoint(tok, tiny_policy, tmp_path):
+    """``load_lm`` (the paper scale's ``from_pretrained`` path) on a tiny checkpoint written here, offline."""
+    from paperzoo.amft.model import load_lm
+
+    tiny_policy.lm.save_pretrained(tmp_path)
+    loaded = PolicyWithValue(load_lm(str(tmp_path), torch.float32))
+    ids = torch.tensor([tok.encode("12+3=", bos=True)])
+    mask = torch.ones_like(ids)
+    assert torch.allclose(loaded(ids, mask)[0], tiny_policy(ids, mask)[0])
