@@ -21,4 +21,6 @@ def tiny_policy(tok):
     from paperzoo.amft.model import ModelConfig, PolicyWithValue, build_lm
 
     torch.manual_seed(0)
-    return PolicyWithValue(build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=96), tok.vocab_size))
+    return PolicyWithValue(
+        build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=96, arch="gpt2"), tok.vocab_size)
+    )

@@ -8,7 +8,15 @@ import torch
 from paperzoo.amft.bench import FullConfig, PaperConfig, SmokeConfig, scripted_controller
 from paperzoo.amft.model import ModelConfig, PolicyWithValue
 from paperzoo.amft.task import ID_DIGITS, make_split
-from paperzoo.amft.train import REGIMES, TrainConfig, clone_policy, make_controller, regime_schedule, train_regime
+from paperzoo.amft.train import (
+    REGIMES,
+    BaseConfig,
+    TrainConfig,
+    clone_policy,
+    make_controller,
+    regime_schedule,
+    train_regime,
+)
 
 TINY = TrainConfig(
     steps=4, batch_size=2, group_size=2, max_new_tokens=8, warmup_steps=1, meta_update_freq=2, val_batch=2
@@ -27,6 +35,9 @@ TINY = TrainConfig(
         (lambda: TrainConfig(meta_objective="loss"), "meta_objective"),
         (lambda: TrainConfig(weight_decay=-0.1), "weight_decay"),
         (lambda: ModelConfig(n_embd=30, n_head=4), "n_embd"),
+        (lambda: ModelConfig(arch="bert"), "arch"),
+        (lambda: BaseConfig(sft_digits=(4,)), "sft_digits"),
+        (lambda: BaseConfig(sft_digits=()), "sft_digits"),
         (lambda: FullConfig(regimes=("amft", "dpo")), "regimes"),
         (lambda: SmokeConfig(n_demos=0), "n_demos"),
         (lambda: PaperConfig(dtype="int8"), "dtype"),
@@ -37,6 +48,18 @@ TINY = TrainConfig(
 def test_bad_input_raises_naming_the_argument(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+@pytest.mark.parametrize(("arch", "cls"), [("llama", "LlamaForCausalLM"), ("gpt2", "GPT2LMHeadModel")])
+def test_build_lm_architectures(tok, arch, cls):
+    """Both built-in architectures are real HF causal LMs of the configured width, usable as a policy."""
+    from paperzoo.amft.model import build_lm
+
+    lm = build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, arch=arch), tok.vocab_size)
+    assert type(lm).__name__ == cls
+    assert lm.get_output_embeddings().weight.shape == (tok.vocab_size, 16)
+    logits, values = PolicyWithValue(lm)(torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.long))
+    assert logits.shape == (2, 3, tok.vocab_size) and values.shape == (2, 3)
 
 
 def test_unknown_regime_in_trainer(tok, tiny_policy):

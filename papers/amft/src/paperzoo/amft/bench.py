@@ -72,13 +72,15 @@ class SmokeConfig:
 
 @dataclass(frozen=True)
 class FullConfig:
-    """The CPU-scale reproduction: a ~0.4M-parameter GPT-2 on column-wise addition, every regime."""
+    """The CPU-scale reproduction: a ~0.33M-parameter Llama on column-wise addition, every regime."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    base: BaseConfig = field(default_factory=lambda: BaseConfig(pretrain_steps=0, sft_steps=300, batch_size=32))
+    base: BaseConfig = field(
+        default_factory=lambda: BaseConfig(pretrain_steps=0, sft_steps=400, batch_size=32, sft_digits=(1, 2))
+    )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=40, batch_size=8, group_size=4, lr=5e-4, max_new_tokens=max_trace_tokens(ID_DIGITS),
-        warmup_steps=4, meta_update_freq=10, val_batch=16, eval_every=10, eval_problems=100,
+        steps=60, batch_size=8, group_size=4, lr=3e-4, max_new_tokens=max_trace_tokens(ID_DIGITS),
+        warmup_steps=4, meta_update_freq=10, val_batch=16, eval_every=20, eval_problems=100,
     ))  # fmt: skip
     regimes: tuple[str, ...] = REGIMES
     n_demos: int = 2000  # the brief: limited demonstrations (2k traces) vs unlimited RL prompts
@@ -133,7 +135,9 @@ def meta_gradient_check(seed: int) -> dict[str, float]:
     """Relative error of :func:`meta_gradient` against a central finite difference in mu (float64, tiny model)."""
     tok = CharTokenizer()
     torch.manual_seed(seed)
-    policy = PolicyWithValue(build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=32), tok.vocab_size))
+    policy = PolicyWithValue(
+        build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=32, arch="gpt2"), tok.vocab_size)
+    )
     policy = policy.double()
     train, val = (sft_batch(tok, make_split(4, (1, 2), s)) for s in (seed + 1, seed + 2))
     other = sft_batch(tok, make_split(4, (1, 2), seed + 3))

@@ -1,5 +1,5 @@
-"""The policy: a Hugging Face causal LM (GPT-2 built from a small config here, any causal LM path at paper
-scale) with an optional scalar value head for PPO, and batched sampling with the model's KV cache.
+"""The policy: a Hugging Face causal LM (a Llama or GPT-2 built from a small config here, any causal LM path
+at paper scale) with an optional scalar value head for PPO, and batched sampling with the model's KV cache.
 
 Batches are left-padded; position ids are ``cumsum(attention_mask) - 1`` so that a prompt's tokens get the
 same positions whatever its padding.
@@ -13,27 +13,54 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paperzoo.shared.validate import check_non_negative, check_positive_int
+from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int
+
+ARCHITECTURES = ("llama", "gpt2")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A tiny GPT-2 (the brief: 2-4 layers, d=128, 4 heads, ~0.5M parameters at full scale)."""
+    """A tiny causal LM (the brief: 2-4 layers, d=128, 4 heads, ~0.5M parameters at full scale).
+
+    ``arch="llama"`` (default): ``LlamaForCausalLM`` with rotary positions, SwiGLU MLP of width 2d and tied
+    embeddings, the family of the paper's Qwen2.5 base; ``"gpt2"``: ``GPT2LMHeadModel`` (learned positions).
+    """
 
     n_layer: int = 2
     n_embd: int = 128
     n_head: int = 4
     n_positions: int = 96
+    arch: str = "llama"
 
     def __post_init__(self) -> None:
         for name in ("n_layer", "n_embd", "n_head", "n_positions"):
             check_positive_int(name, getattr(self, name))
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be a multiple of n_head, got {self.n_embd} and {self.n_head}")
+        check_one_of("arch", self.arch, ARCHITECTURES)
 
 
 def build_lm(config: ModelConfig, vocab_size: int, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2) -> nn.Module:
-    """A randomly initialised ``GPT2LMHeadModel`` (no dropout, so that rollouts and updates see one policy)."""
+    """A randomly initialised ``LlamaForCausalLM`` or ``GPT2LMHeadModel`` (no dropout: rollouts and updates see
+    one policy)."""
+    if config.arch == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        return LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=vocab_size,
+                hidden_size=config.n_embd,
+                intermediate_size=2 * config.n_embd,
+                num_hidden_layers=config.n_layer,
+                num_attention_heads=config.n_head,
+                num_key_value_heads=config.n_head,
+                max_position_embeddings=config.n_positions,
+                tie_word_embeddings=True,
+                pad_token_id=pad_id,
+                bos_token_id=bos_id,
+                eos_token_id=eos_id,
+            )
+        )
     from transformers import GPT2Config, GPT2LMHeadModel
 
     cfg = GPT2Config(
@@ -133,7 +160,7 @@ def sample(
     mask = attention_mask.clone()
     pos = position_ids(mask)
     out = lm(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
-    past, logits, next_pos = out.past_key_values, out.logits[:, -1], pos[:, -1:] + 1
+    past, logits, next_pos = out.cache, out.logits[:, -1], pos[:, -1:] + 1
     done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     new = []
     for t in range(max_new_tokens):
@@ -149,5 +176,5 @@ def sample(
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = lm(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, cache=past, use_cache=True)
-        past, logits, next_pos = out.past_key_values, out.logits[:, -1], next_pos + 1
+        past, logits, next_pos = out.cache, out.logits[:, -1], next_pos + 1
     return torch.stack(new, dim=1)

@@ -314,10 +314,15 @@ class BaseConfig:
     batch_size: int = 32
     lr: float = 3e-3
     string_length: int = 24
+    sft_digits: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "string_length"):
             check_positive_int(name, getattr(self, name))
+        if not self.sft_digits or any(d not in ID_DIGITS for d in self.sft_digits):
+            raise ValueError(
+                f"sft_digits must be a non-empty subset of the ID lengths {ID_DIGITS}, got {self.sft_digits}"
+            )
         check_non_negative("pretrain_steps", self.pretrain_steps)
         check_non_negative("sft_steps", self.sft_steps)
         check_positive("lr", self.lr)
@@ -350,7 +355,7 @@ def pretrain_base(policy: PolicyWithValue, tok: CharTokenizer, config: BaseConfi
         loss.backward()
         optimizer.step()
     for _ in range(config.sft_steps):
-        batch = sft_batch(tok, [make_problem(rng, (1,)) for _ in range(config.batch_size)])
+        batch = sft_batch(tok, [make_problem(rng, config.sft_digits) for _ in range(config.batch_size)])
         loss = sft_loss(policy, {k: v.to(device) for k, v in batch.items()})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
