@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from paperzoo.adabelief.bench import (
+    BENCHMARK,
+    FULL_CLAIMS,
     CifarConfig,
     DigitsConfig,
     SmokeConfig,
@@ -17,6 +19,7 @@ from paperzoo.adabelief.bench import (
 )
 from paperzoo.adabelief.optimizer import AdaBelief
 from paperzoo.adabelief.toys import beale, rosenbrock, trajectory
+from paperzoo.shared.lr_grid import grid_key
 
 
 @pytest.mark.parametrize(
@@ -56,35 +59,20 @@ def test_make_optimizer_weight_decay_conventions():
         make_optimizer("lamb", p, 1e-3, 0.0)
 
 
-def _seed_metrics(vals: dict, test: dict, loss: dict | None = None) -> dict[str, float]:
-    out = {}
-    for lr, v in vals.items():
-        out |= {
-            f"sgd@{lr:g}/val_accuracy": v,
-            f"sgd@{lr:g}/val_loss": (loss or {}).get(lr, 0.1),
-            f"sgd@{lr:g}/test_accuracy": test[lr],
-            f"sgd@{lr:g}/epochs_to_target": 3.0,
-        }
-    return out
-
-
-def test_learning_rate_chosen_by_mean_validation_over_seeds():
-    # Seed 0 alone prefers 0.3, but the mean over seeds prefers 0.1.
-    seeds = [
-        _seed_metrics({0.01: 0.5, 0.1: 0.80, 0.3: 0.90}, {0.01: 0.4, 0.1: 0.7, 0.3: 0.9}),
-        _seed_metrics({0.01: 0.5, 0.1: 0.90, 0.3: 0.60}, {0.01: 0.4, 0.1: 0.8, 0.3: 0.5}),
-    ]
-    out = select_learning_rates(seeds)
-    assert [m["sgd/lr"] for m in out] == [0.1, 0.1]
-    assert [m["sgd/test_accuracy"] for m in out] == [0.7, 0.8]  # each seed's own run at the chosen lr
-    assert out[0]["sgd/lr_at_edge"] == 0.0
-    edge = select_learning_rates([_seed_metrics({0.01: 0.9, 0.1: 0.5}, {0.01: 0.9, 0.1: 0.5})])[0]
-    assert edge["sgd/lr"] == 0.01 and edge["sgd/lr_at_edge"] == 1.0
-    vals, test = {0.01: 0.5, 0.1: 0.9, 0.3: 0.9 + 1e-12}, {0.01: 0, 0.1: 0, 0.3: 0}
-    tie = select_learning_rates([_seed_metrics(vals, test, loss={0.1: 0.2, 0.3: 0.1})])[0]
-    assert tie["sgd/lr"] == 0.3  # an accuracy tie goes to the lower validation loss ...
-    tie = select_learning_rates([_seed_metrics(vals, test)])[0]
-    assert tie["sgd/lr"] == 0.1  # ... then to the smaller learning rate
+def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
+    # Every grid run records these four metrics and Beale its two: after aggregation no claim lacks a metric.
+    config = DigitsConfig()
+    metrics = {
+        f"{grid_key(opt, lr)}/{name}": 0.9
+        for opt, lrs in config.lr_grid
+        for lr in lrs
+        for name in ("val_accuracy", "val_loss", "test_accuracy", "epochs_to_target")
+    }
+    metrics |= {f"{opt}/{name}": 1.0 for opt in ("adabelief", "adam") for name in ("beale_steps", "beale_lr")}
+    claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
+    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    chosen = select_learning_rates([metrics])[0]
+    assert all(chosen[f"{opt}/lr"] == lrs[0] for opt, lrs in config.lr_grid)  # all tied: the smallest
 
 
 def test_toy_functions_and_trajectory():

@@ -13,7 +13,6 @@ import io
 import itertools
 import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,48 +23,19 @@ from torch._dynamo.utils import counters
 
 from paperzoo.adabelief import optimizer as adabelief_module
 from paperzoo.adabelief.optimizer import AdaBelief
+from paperzoo.shared.torch.testing import (
+    SHAPES,
+    check_half_precision,
+    check_state_dict_round_trip,
+    copy_params,
+    group_trajectory,
+    make_grads,
+    make_params,
+    run,
+    set_grads,
+)
 
 F64 = torch.float64
-SHAPES = ((3, 4), (5,))
-
-
-def make_params(
-    shapes: tuple[tuple[int, ...], ...] = SHAPES, seed: int = 0, dtype: torch.dtype = F64
-) -> list[torch.nn.Parameter]:
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.nn.Parameter(torch.randn(shape, generator=gen, dtype=F64).to(dtype)) for shape in shapes]
-
-
-def make_grads(
-    steps: int, shapes: tuple[tuple[int, ...], ...] = SHAPES, seed: int = 1, dtype: torch.dtype = F64
-) -> list[list[torch.Tensor]]:
-    """Random gradients, one list per step, with a scale that changes between steps."""
-    gen = torch.Generator().manual_seed(seed)
-    return [
-        [torch.randn(shape, generator=gen, dtype=F64).mul(0.2 + 2.0 * (t % 3)).to(dtype) for shape in shapes]
-        for t in range(steps)
-    ]
-
-
-def copy_params(params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
-    return [torch.nn.Parameter(p.detach().clone()) for p in params]
-
-
-def set_grads(params: list[torch.nn.Parameter], grads: list[torch.Tensor | None]) -> None:
-    for param, grad in zip(params, grads, strict=True):
-        param.grad = None if grad is None else grad.clone()
-
-
-def run(
-    optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], grads: list[list[torch.Tensor]]
-) -> list[list[torch.Tensor]]:
-    """Step through the gradient sequence; the parameter values after each step."""
-    trajectory = []
-    for step_grads in grads:
-        set_grads(params, step_grads)
-        optimizer.step()
-        trajectory.append([p.detach().clone() for p in params])
-    return trajectory
 
 
 def official(params: Any, **kwargs: Any) -> OfficialAdaBelief:
@@ -335,20 +305,10 @@ EQUALITY_CASES = [
 
 
 def two_group_trajectory(implementation: str, settings: dict[str, Any], steps: int = 10) -> list[torch.Tensor]:
-    """Two groups (different lr), one parameter without a gradient on odd steps; all values after each step."""
-    params = make_params(((3, 4), (5,), (2, 3)))
-    grads = make_grads(steps, ((3, 4), (5,), (2, 3)))
-    groups = [{"params": params[:2]}, {"params": params[2:], "lr": 0.03}]
-    optimizer = AdaBelief(groups, lr=0.01, weight_decay=0.2, implementation=implementation, **settings)
-    values = []
-    for t, step_grads in enumerate(grads):
-        set_grads(params, [step_grads[0], step_grads[1] if t % 2 == 0 else None, step_grads[2]])
-        if t == steps // 2:
-            optimizer.param_groups[0]["lr"] = 0.02
-        optimizer.step()
-        values += [p.detach().clone() for p in params]
-        values += [v.clone() for p in params for v in optimizer.state[p].values() if isinstance(v, torch.Tensor)]
-    return values
+    """Two groups, an lr change, a parameter without a gradient on odd steps: all values after each step."""
+    return group_trajectory(
+        lambda groups: AdaBelief(groups, lr=0.01, weight_decay=0.2, implementation=implementation, **settings), steps
+    )
 
 
 @pytest.mark.parametrize("settings", EQUALITY_CASES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
@@ -391,32 +351,7 @@ def test_compiled_matches_single_tensor_without_recompiling(settings: dict[str, 
         if t == 7:  # the first adaptive step (earlier ones are momentum steps when rectified)
             graphs_after_warmup = counters["stats"]["unique_graphs"]
     assert counters["stats"]["unique_graphs"] == graphs_after_warmup
-    assert "cpu" not in adabelief_module._compile_failures  # the compiled path really ran
-
-
-def failing_compile() -> Callable[..., None]:
-    def compiled(*args: Any) -> None:
-        raise RuntimeError("no C++ compiler")
-
-    return compiled
-
-
-@pytest.mark.parametrize("device", ["cpu", "meta"])
-def test_compiled_falls_back_to_foreach_with_a_warning(device: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adabelief_module, "_compiled_update", failing_compile)
-    monkeypatch.setattr(adabelief_module, "_compile_failures", {})
-    params = [torch.nn.Parameter(p.detach().to(device)) for p in make_params()]
-    reference = copy_params(params)
-    grads = [[g.to(device) for g in step] for step in make_grads(3)]
-    with pytest.warns(RuntimeWarning, match="foreach"):  # adaptive steps from t = 1: compiled
-        got = run(AdaBelief(params, rectify=False, implementation="compiled"), params, grads)
-    want = run(AdaBelief(reference, rectify=False, implementation="foreach"), reference, grads)
-    if device == "cpu":
-        assert all(torch.equal(a, b) for a, b in zip(got[-1], want[-1], strict=True))
-        assert adabelief_module._compile_failures == {"cpu": "RuntimeError: no C++ compiler"}
-    else:
-        assert [p.shape for p in got[-1]] == [p.shape for p in want[-1]]
-        assert adabelief_module._compile_failures == {}  # the device, not a failure: compile again later
+    assert "cpu" not in adabelief_module._COMPILED.failures  # the compiled path really ran
 
 
 @pytest.mark.parametrize(
@@ -424,24 +359,14 @@ def test_compiled_falls_back_to_foreach_with_a_warning(device: str, monkeypatch:
     [("single_tensor", False, F64), ("foreach", True, F64), ("foreach", False, torch.float16)],
 )
 def test_state_dict_round_trip_resumes_identically(implementation: str, amsgrad: bool, dtype: torch.dtype) -> None:
-    grads = make_grads(10, dtype=dtype)
     settings = {"lr": 0.01, "amsgrad": amsgrad, "weight_decay": 0.1, "implementation": implementation}
-    params = make_params(dtype=dtype)
-    uninterrupted = run(AdaBelief(params, **settings), params, grads)[-1]
-
-    params = make_params(dtype=dtype)
-    first = AdaBelief(params, **settings)
-    run(first, params, grads[:5])
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    resumed_params = copy_params(params)
-    resumed = AdaBelief(resumed_params, **settings)
-    resumed.load_state_dict(torch.load(buffer))
-    assert resumed.state[resumed_params[0]]["exp_avg"].dtype == first.state[params[0]]["exp_avg"].dtype
-    assert resumed.state[resumed_params[0]]["step"] == 5
-    continued = run(resumed, resumed_params, grads[5:])[-1]
-    assert all(torch.equal(a, b) for a, b in zip(continued, uninterrupted, strict=True))
+    first, resumed = check_state_dict_round_trip(
+        lambda ps: AdaBelief(ps, **settings), make_params(dtype=dtype), make_grads(10, dtype=dtype), split=5
+    )
+    state, resumed_state = (next(iter(o.state.values())) for o in (first, resumed))
+    assert resumed_state["exp_avg"].dtype == state["exp_avg"].dtype
+    assert (state["step"], resumed_state["step"]) == (5, 10)
+    assert ("max_exp_avg_var" in resumed_state) == amsgrad
 
 
 @pytest.mark.parametrize("implementation", ["single_tensor", "foreach"])
@@ -449,78 +374,12 @@ def test_state_dict_round_trip_resumes_identically(implementation: str, amsgrad:
 def test_half_precision_keeps_float32_state(dtype: torch.dtype, implementation: str) -> None:
     # The half parameter is updated in float32 and rounded back each step: the same as a float32
     # parameter that is rounded to the half dtype after each step.
-    params = make_params(dtype=dtype)
-    reference = [torch.nn.Parameter(p.detach().float()) for p in params]
-    grads = make_grads(8, dtype=dtype)
-    optimizer = AdaBelief(params, lr=0.01, amsgrad=True, implementation=implementation)
-    reference_optimizer = AdaBelief(reference, lr=0.01, amsgrad=True, implementation="single_tensor")
-    for step_grads in grads:
-        set_grads(params, step_grads)
-        set_grads(reference, [g.float() for g in step_grads])
-        optimizer.step()
-        reference_optimizer.step()
-        for param, ref in zip(params, reference, strict=True):
-            with torch.no_grad():
-                ref.copy_(ref.to(dtype).float())
-            assert param.dtype == dtype
-            assert torch.equal(param.detach().float(), ref.detach())
-            for key, value in optimizer.state[param].items():
-                if isinstance(value, torch.Tensor):
-                    assert value.dtype == torch.float32
-                    assert torch.equal(value, reference_optimizer.state[ref][key])
-
-
-@pytest.mark.parametrize("implementation", ["single_tensor", "foreach"])
-def test_closure_runs_with_grad_and_returns_loss(implementation: str) -> None:
-    model = torch.nn.Linear(3, 1, dtype=F64)
-    inputs, targets = torch.randn(8, 3, dtype=F64), torch.randn(8, 1, dtype=F64)
-    reference_model = torch.nn.Linear(3, 1, dtype=F64)
-    reference_model.load_state_dict(model.state_dict())
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(inputs), targets)
-        loss.backward()
-        return loss
-
-    optimizer = AdaBelief(model.parameters(), lr=0.1, implementation=implementation)
-    with torch.no_grad():
-        loss = optimizer.step(closure)
-    reference_loss = torch.nn.functional.mse_loss(reference_model(inputs), targets)
-    reference_loss.backward()
-    AdaBelief(reference_model.parameters(), lr=0.1, implementation=implementation).step()
-    assert loss.item() == reference_loss.item()
-    assert torch.equal(model.weight, reference_model.weight)
-    assert not torch.equal(model.weight.grad, torch.zeros_like(model.weight))
-
-
-@pytest.mark.parametrize("implementation", ["single_tensor", "foreach"])
-def test_params_without_grad_are_skipped(implementation: str) -> None:
-    params = make_params()
-    untouched = params[1].detach().clone()
-    optimizer = AdaBelief(params, weight_decay=0.5, implementation=implementation)
-    for step_grads in make_grads(3):
-        set_grads(params, [step_grads[0], None])
-        optimizer.step()
-    assert params[1] not in optimizer.state
-    assert torch.equal(params[1].detach(), untouched)
-    assert optimizer.state[params[0]]["step"] == 3
-
-
-def test_sparse_gradient_raises() -> None:
-    param = torch.nn.Parameter(torch.zeros(4, dtype=F64))
-    param.grad = torch.zeros(4, dtype=F64).to_sparse()
-    with pytest.raises(RuntimeError, match="sparse"):
-        AdaBelief([param], implementation="single_tensor").step()
-
-
-def test_complex_parameter_raises() -> None:
-    optimizer = AdaBelief(make_params())
-    with pytest.raises(ValueError, match="complex"):
-        AdaBelief([torch.nn.Parameter(torch.zeros(2, dtype=torch.complex128))])
-    with pytest.raises(ValueError, match="complex"):
-        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))]})
-    assert len(optimizer.param_groups) == 1
+    check_half_precision(
+        lambda ps: AdaBelief(ps, lr=0.01, amsgrad=True, implementation=implementation),
+        lambda ps: AdaBelief(ps, lr=0.01, amsgrad=True, implementation="single_tensor"),
+        dtype,
+        steps=8,
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,21 +9,24 @@ import pytest
 import torch
 
 from paperzoo.adan.bench import (
+    ARMS,
     BENCHMARK,
+    FULL_CLAIMS,
     DigitsConfig,
     ImageNetConfig,
     SmokeConfig,
     adam_equivalence,
+    grid_key,
     make_model,
     make_optimizer,
     select_learning_rates,
-    state_bytes_per_param,
     warmup_cosine,
 )
 from paperzoo.adan.models import TinyViT
 from paperzoo.adan.optimizer import Adan
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.torch.classify import MLP, as_tensors, train_classifier
+from paperzoo.shared.torch.optim import state_bytes_per_param
 
 
 @pytest.mark.parametrize(
@@ -121,36 +124,20 @@ def test_adam_equivalence_figure_is_rounding_and_detects_a_difference():
     assert (a - b).abs().max().item() > 1e-4
 
 
-def _seed_metrics(vals: dict, test: dict, arm: str = "vit_adan_half", loss: dict | None = None) -> dict[str, float]:
-    out = {}
-    for lr, v in vals.items():
-        out |= {
-            f"{arm}@{lr:g}/val_accuracy": v,
-            f"{arm}@{lr:g}/val_loss": (loss or {}).get(lr, 0.1),
-            f"{arm}@{lr:g}/test_accuracy": test[lr],
-            f"{arm}@{lr:g}/train_loss": 0.5,
-        }
-    return out
-
-
-def test_learning_rate_chosen_per_arm_by_mean_validation_over_seeds():
-    # Seed 0 alone prefers 0.01, but the mean over seeds prefers 0.005; the AdamW arm is chosen separately.
-    seeds = [
-        _seed_metrics({0.002: 0.5, 0.005: 0.80, 0.01: 0.90}, {0.002: 0.4, 0.005: 0.7, 0.01: 0.9})
-        | _seed_metrics({0.001: 0.9, 0.002: 0.5}, {0.001: 0.8, 0.002: 0.5}, arm="vit_adamw_full"),
-        _seed_metrics({0.002: 0.5, 0.005: 0.90, 0.01: 0.60}, {0.002: 0.4, 0.005: 0.8, 0.01: 0.5})
-        | _seed_metrics({0.001: 0.9, 0.002: 0.5}, {0.001: 0.7, 0.002: 0.5}, arm="vit_adamw_full"),
-    ]
-    out = select_learning_rates(seeds)
-    assert [m["vit_adan_half/lr"] for m in out] == [0.005, 0.005]
-    assert [m["vit_adan_half/test_accuracy"] for m in out] == [0.7, 0.8]
-    assert out[0]["vit_adan_half/lr_at_edge"] == 0.0
-    assert out[0]["vit_adamw_full/lr"] == 0.001 and out[0]["vit_adamw_full/lr_at_edge"] == 1.0
-    vals, test = {0.002: 0.5, 0.005: 0.9, 0.01: 0.9 + 1e-12}, {0.002: 0, 0.005: 0, 0.01: 0}
-    tie = select_learning_rates([_seed_metrics(vals, test, loss={0.005: 0.2, 0.01: 0.1})])[0]
-    assert tie["vit_adan_half/lr"] == 0.01  # an accuracy tie goes to the lower validation loss ...
-    tie = select_learning_rates([_seed_metrics(vals, test)])[0]
-    assert tie["vit_adan_half/lr"] == 0.005  # ... then to the smaller learning rate
+def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
+    # Every run of every (model, arm, lr) records these four metrics: after aggregation no claim lacks one.
+    config = DigitsConfig()
+    grids = dict(config.lr_grid)
+    metrics = {
+        f"{grid_key(model, opt, budget, lr)}/{name}": 0.9
+        for model in config.models
+        for opt, budget in ARMS
+        for lr in grids[opt]
+        for name in ("val_accuracy", "val_loss", "test_accuracy", "train_loss")
+    }
+    claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
+    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    assert select_learning_rates([metrics])[0]["vit_adan_half/lr"] == grids["adan"][0]  # all tied: the smallest
 
 
 def test_training_is_deterministic_and_learns():

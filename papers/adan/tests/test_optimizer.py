@@ -9,11 +9,9 @@ b2 = 0 limit, against closed forms (first step, pure decay), and between the thr
 from __future__ import annotations
 
 import inspect
-import io
 import itertools
 import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,48 +21,19 @@ from torch._dynamo.utils import counters
 
 from paperzoo.adan import optimizer as adan_module
 from paperzoo.adan.optimizer import STATE_TENSORS, Adan
+from paperzoo.shared.torch.testing import (
+    SHAPES,
+    check_half_precision,
+    check_state_dict_round_trip,
+    copy_params,
+    group_trajectory,
+    make_grads,
+    make_params,
+    run,
+    set_grads,
+)
 
 F64 = torch.float64
-SHAPES = ((3, 4), (5,))
-
-
-def make_params(
-    shapes: tuple[tuple[int, ...], ...] = SHAPES, seed: int = 0, dtype: torch.dtype = F64
-) -> list[torch.nn.Parameter]:
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.nn.Parameter(torch.randn(shape, generator=gen, dtype=F64).to(dtype)) for shape in shapes]
-
-
-def make_grads(
-    steps: int, shapes: tuple[tuple[int, ...], ...] = SHAPES, seed: int = 1, dtype: torch.dtype = F64
-) -> list[list[torch.Tensor]]:
-    """Random gradients, one list per step, with a scale that changes between steps."""
-    gen = torch.Generator().manual_seed(seed)
-    return [
-        [torch.randn(shape, generator=gen, dtype=F64).mul(0.2 + 2.0 * (t % 3)).to(dtype) for shape in shapes]
-        for t in range(steps)
-    ]
-
-
-def copy_params(params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
-    return [torch.nn.Parameter(p.detach().clone()) for p in params]
-
-
-def set_grads(params: list[torch.nn.Parameter], grads: list[torch.Tensor | None]) -> None:
-    for param, grad in zip(params, grads, strict=True):
-        param.grad = None if grad is None else grad.clone()
-
-
-def run(
-    optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], grads: list[list[torch.Tensor]]
-) -> list[list[torch.Tensor]]:
-    """Step through the gradient sequence; the parameter values after each step."""
-    trajectory = []
-    for step_grads in grads:
-        set_grads(params, step_grads)
-        optimizer.step()
-        trajectory.append([p.detach().clone() for p in params])
-    return trajectory
 
 
 def reference_trajectory(
@@ -254,22 +223,11 @@ def test_defaults_match_official_code() -> None:
     assert {name: ours[name].default for name in official} == official
 
 
-def group_trajectory(implementation: str, settings: dict[str, Any], steps: int = 8) -> list[torch.Tensor]:
-    """Two groups (different lr), one parameter without a gradient on odd steps; all values after each step."""
-    params = make_params(((3, 4), (5,), (2, 3)))
-    grads = make_grads(steps, ((3, 4), (5,), (2, 3)))
-    groups = [{"params": params[:2]}, {"params": params[2:], "lr": 0.03}]
-    optimizer = Adan(groups, lr=0.01, weight_decay=0.2, implementation=implementation, **settings)
-    values = []
-    for t, step_grads in enumerate(grads):
-        set_grads(params, [step_grads[0], step_grads[1] if t % 2 == 0 else None, step_grads[2]])
-        if t == steps // 2:
-            optimizer.param_groups[0]["lr"] = 0.02
-        optimizer.step()
-        values += [p.detach().clone() for p in params]
-        values += [p.grad.clone() for p in params if p.grad is not None]
-        values += [optimizer.state[p][key].clone() for p in params for key in STATE_TENSORS if optimizer.state[p]]
-    return values
+def two_group_trajectory(implementation: str, settings: dict[str, Any], steps: int = 8) -> list[torch.Tensor]:
+    """Two groups, an lr change, a parameter without a gradient on odd steps: values, clipped grads, m, v, n, g_prev."""
+    return group_trajectory(
+        lambda groups: Adan(groups, lr=0.01, weight_decay=0.2, implementation=implementation, **settings), steps
+    )
 
 
 EQUALITY_CASES = {
@@ -283,8 +241,8 @@ EQUALITY_CASES = {
 
 @pytest.mark.parametrize("settings", EQUALITY_CASES.values(), ids=EQUALITY_CASES.keys())
 def test_foreach_equals_single_tensor_bitwise(settings: dict[str, Any]) -> None:
-    single = group_trajectory("single_tensor", settings)
-    foreach = group_trajectory("foreach", settings)
+    single = two_group_trajectory("single_tensor", settings)
+    foreach = two_group_trajectory("foreach", settings)
     assert len(single) == len(foreach)
     assert all(torch.equal(a, b) for a, b in zip(single, foreach, strict=True))
 
@@ -313,32 +271,7 @@ def test_compiled_matches_single_tensor_without_recompiling(settings: dict[str, 
         if t == 1:
             graphs_after_first = counters["stats"]["unique_graphs"]
     assert counters["stats"]["unique_graphs"] == graphs_after_first
-    assert "cpu" not in adan_module._compile_failures  # the compiled path really ran
-
-
-def failing_compile() -> Callable[..., None]:
-    def compiled(*args: Any) -> None:
-        raise RuntimeError("no C++ compiler")
-
-    return compiled
-
-
-@pytest.mark.parametrize("device", ["cpu", "meta"])
-def test_compiled_falls_back_to_foreach_with_a_warning(device: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adan_module, "_compiled_update", failing_compile)
-    monkeypatch.setattr(adan_module, "_compile_failures", {})
-    params = [torch.nn.Parameter(p.detach().to(device)) for p in make_params()]
-    reference = copy_params(params)
-    grads = [[g.to(device) for g in step] for step in make_grads(3)]
-    with pytest.warns(RuntimeWarning, match="foreach"):
-        got = run(Adan(params, implementation="compiled"), params, grads)
-    want = run(Adan(reference, implementation="foreach"), reference, grads)
-    if device == "cpu":
-        assert all(torch.equal(a, b) for a, b in zip(got[-1], want[-1], strict=True))
-        assert adan_module._compile_failures == {"cpu": "RuntimeError: no C++ compiler"}
-    else:
-        assert [p.shape for p in got[-1]] == [p.shape for p in want[-1]]
-        assert adan_module._compile_failures == {}
+    assert "cpu" not in adan_module._COMPILED.failures  # the compiled path really ran
 
 
 @pytest.mark.parametrize("implementation", ["single_tensor", "foreach"])
@@ -382,45 +315,24 @@ def test_restart_condition_restarts_when_it_holds() -> None:
 def test_state_dict_round_trip_resumes_identically(
     implementation: str, settings: dict[str, Any], dtype: torch.dtype
 ) -> None:
-    grads = make_grads(8, dtype=dtype)
     settings = {"lr": 0.01, "weight_decay": 0.1, "implementation": implementation, **settings}
-    params = make_params(dtype=dtype)
-    uninterrupted = run(Adan(params, **settings), params, grads)[-1]
-
-    params = make_params(dtype=dtype)
-    first = Adan(params, **settings)
-    run(first, params, grads[:4])
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    resumed_params = copy_params(params)
-    resumed = Adan(resumed_params, **settings)
-    resumed.load_state_dict(torch.load(buffer))
-    assert resumed.state[resumed_params[0]]["exp_avg"].dtype == first.state[params[0]]["exp_avg"].dtype
-    assert resumed.state[resumed_params[0]]["step"] == 4
-    continued = run(resumed, resumed_params, grads[4:])[-1]
-    assert all(torch.equal(a, b) for a, b in zip(continued, uninterrupted, strict=True))
+    first, resumed = check_state_dict_round_trip(
+        lambda ps: Adan(ps, **settings), make_params(dtype=dtype), make_grads(8, dtype=dtype), split=4
+    )
+    for state, resumed_state in zip(first.state.values(), resumed.state.values(), strict=True):
+        assert [resumed_state[key].dtype for key in STATE_TENSORS] == [state[key].dtype for key in STATE_TENSORS]
+        assert (state["step"], resumed_state["step"]) == (4, 8)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_keeps_float32_state(dtype: torch.dtype) -> None:
-    params = make_params(dtype=dtype)
-    reference = [torch.nn.Parameter(p.detach().float()) for p in params]
-    optimizer = Adan(params, lr=0.01, implementation="foreach")
-    reference_optimizer = Adan(reference, lr=0.01, implementation="single_tensor")
-    for step_grads in make_grads(5, dtype=dtype):
-        set_grads(params, step_grads)
-        set_grads(reference, [g.float() for g in step_grads])
-        optimizer.step()
-        reference_optimizer.step()
-        for param, ref in zip(params, reference, strict=True):
-            with torch.no_grad():
-                ref.copy_(ref.to(dtype).float())
-            assert param.dtype == dtype
-            assert torch.equal(param.detach().float(), ref.detach())
-            for key in STATE_TENSORS:
-                assert optimizer.state[param][key].dtype == torch.float32
-                assert torch.equal(optimizer.state[param][key], reference_optimizer.state[ref][key])
+    # m, v, n and the previous gradient stay float32; the update is done in float32 and rounded.
+    check_half_precision(
+        lambda ps: Adan(ps, lr=0.01, implementation="foreach"),
+        lambda ps: Adan(ps, lr=0.01, implementation="single_tensor"),
+        dtype,
+        steps=5,
+    )
 
 
 @pytest.mark.parametrize("implementation", ["single_tensor", "foreach"])
@@ -445,30 +357,6 @@ def test_closure_runs_with_grad_and_returns_loss(implementation: str) -> None:
     assert loss.item() == reference_loss.item()
     assert torch.equal(model.weight, reference_model.weight)
     assert not torch.equal(model.weight.grad, torch.zeros_like(model.weight))
-
-
-@pytest.mark.parametrize("implementation", ["single_tensor", "foreach"])
-def test_params_without_grad_are_skipped(implementation: str) -> None:
-    params = make_params()
-    untouched = params[1].detach().clone()
-    optimizer = Adan(params, weight_decay=0.5, implementation=implementation)
-    for step_grads in make_grads(3):
-        set_grads(params, [step_grads[0], None])
-        optimizer.step()
-    assert params[1] not in optimizer.state
-    assert torch.equal(params[1].detach(), untouched)
-    assert optimizer.state[params[0]]["step"] == 3
-
-
-def test_sparse_gradient_and_complex_parameter_raise() -> None:
-    param = torch.nn.Parameter(torch.zeros(4, dtype=F64))
-    param.grad = torch.zeros(4, dtype=F64).to_sparse()
-    with pytest.raises(RuntimeError, match="sparse"):
-        Adan([param], implementation="single_tensor").step()
-    optimizer = Adan(make_params())
-    with pytest.raises(ValueError, match="complex"):
-        optimizer.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))]})
-    assert len(optimizer.param_groups) == 1
 
 
 @pytest.mark.parametrize(
@@ -500,6 +388,6 @@ def test_bad_group_setting_raises(group: dict[str, Any], name: str) -> None:
 
 
 def test_same_seed_same_numbers() -> None:
-    first = group_trajectory("foreach", {"max_grad_norm": 1.0})
-    second = group_trajectory("foreach", {"max_grad_norm": 1.0})
+    first = two_group_trajectory("foreach", {"max_grad_norm": 1.0})
+    second = two_group_trajectory("foreach", {"max_grad_norm": 1.0})
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))

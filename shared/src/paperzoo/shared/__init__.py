@@ -5,6 +5,7 @@
 - :mod:`~paperzoo.shared.cli`: the uniform command line (``python -m paperzoo.<module>``).
 - :mod:`~paperzoo.shared.records`: run records and their atomic writer.
 - :mod:`~paperzoo.shared.validate`: argument validators raising ``ValueError``.
+- :mod:`~paperzoo.shared.lr_grid`: learning-rate grids: run names and the choice by mean validation accuracy.
 - :mod:`~paperzoo.shared.seeding`, :mod:`~paperzoo.shared.progress`, :mod:`~paperzoo.shared.measure`,
   :mod:`~paperzoo.shared.plotting`, :mod:`~paperzoo.shared.data`: small helpers.
 

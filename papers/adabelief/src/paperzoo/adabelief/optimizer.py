@@ -39,38 +39,32 @@ Three implementations of one step, chosen with ``implementation``:
   one pass over memory. The per-step scalars enter as one float64 tensor, so that a change of
   learning rate or step count never recompiles. The rectified mode's momentum-SGD steps (t ≤ 5 for
   β2 ≥ 0.9) run the foreach ops. Where compilation is impossible it warns and uses ``"foreach"``.
+
+The bucketing by (device, step count), float32 state, compilation and fallback are
+:mod:`paperzoo.shared.torch.optim`'s; this file holds AdaBelief's arithmetic.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import Optimizer, ParamsT
+from torch.optim.optimizer import ParamsT
 
+from paperzoo.shared.torch.optim import (
+    IMPLEMENTATIONS,
+    Bucket,
+    BucketedOptimizer,
+    CompiledStep,
+    float64_tensor,
+    implementations,
+)
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_range
 
-IMPLEMENTATIONS: tuple[str, ...] = ("compiled", "foreach", "single_tensor")
-
-# Parameter dtypes whose state and arithmetic are kept in float32 (see the module docstring).
-_LOW_PRECISION: frozenset[torch.dtype] = frozenset({torch.float16, torch.bfloat16})
-
-# Device types for which torch.compile (inductor) generates code; other devices use "foreach".
-_COMPILE_DEVICE_TYPES: frozenset[str] = frozenset({"cpu", "cuda", "xpu"})
-
-# Each distinct signature (parameter shapes and dtypes, amsgrad, L2, device) compiles one graph; this
-# allows several models and parameter groups in one process. Beyond it, "foreach" is used.
-_RECOMPILE_LIMIT = 64
-
-# Device types on which compilation failed once, with the reason: they use "foreach" from then on.
-_compile_failures: dict[str, str] = {}
+__all__ = ["IMPLEMENTATIONS", "AdaBelief"]
 
 UpdateMode = Literal["adaptive", "momentum", "frozen"]
 
@@ -156,22 +150,10 @@ class _StepScalars:
         """The changing scalars as one float64 tensor on ``device`` (the compiled function's input)."""
         values = [self.decay, self.l2, self.beta1, self.one_minus_beta1, self.beta2, self.one_minus_beta2]
         values += [self.eps, self.step_size, self.denom_scale]
-        host = torch.tensor(values, dtype=torch.float64, pin_memory=device.type == "cuda")
-        return host.to(device, non_blocking=True)
+        return float64_tensor(values, device)
 
 
-@dataclass
-class _Bucket:
-    """The tensors of the parameters of one group that share a device and a step count."""
-
-    params: list[Tensor] = field(default_factory=list)
-    grads: list[Tensor] = field(default_factory=list)
-    exp_avgs: list[Tensor] = field(default_factory=list)
-    exp_avg_vars: list[Tensor] = field(default_factory=list)
-    max_exp_avg_vars: list[Tensor] = field(default_factory=list)
-
-
-class AdaBelief(Optimizer):
+class AdaBelief(BucketedOptimizer):
     r"""AdaBelief (Zhuang et al., 2020), with the options and defaults of the official code v0.2.1.
 
     For each parameter θ with gradient g_t at step t = 1, 2, … (all operations elementwise):
@@ -236,103 +218,29 @@ class AdaBelief(Optimizer):
         }
         super().__init__(params, defaults)  # validates through add_param_group
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group after validating its settings; complex parameters are rejected."""
-        _validate_settings({**self.defaults, **param_group})
-        super().add_param_group(param_group)
-        if any(param.is_complex() for param in self.param_groups[-1]["params"]):
-            self.param_groups.pop()
-            raise ValueError("params: AdaBelief does not support complex parameters")
+    def _validate(self, settings: dict[str, Any]) -> None:
+        check_non_negative("lr", settings["lr"])
+        betas = settings["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (β1, β2), got {betas!r}")
+        for index, beta in enumerate(betas):
+            check_range(f"betas[{index}]", beta, 0.0, 1.0, low_inclusive=True, high_inclusive=False)
+        check_non_negative("eps", settings["eps"])
+        check_non_negative("weight_decay", settings["weight_decay"])
+        for flag in ("amsgrad", "weight_decouple", "fixed_decay", "rectify", "degenerated_to_sgd"):
+            check_one_of(flag, settings[flag], (False, True))
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state; float16/bfloat16 parameters get their float32 state back in float32.
+    def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_var", "max_exp_avg_var") if group["amsgrad"] else ("exp_avg", "exp_avg_var")
 
-        ``Optimizer.load_state_dict`` casts floating state to the parameter dtype, which would round
-        the float32 moments of half-precision parameters.
-        """
-        super().load_state_dict(state_dict)
-        saved_ids = chain.from_iterable(group["params"] for group in state_dict["param_groups"])
-        params = chain.from_iterable(group["params"] for group in self.param_groups)
-        for saved_id, param in zip(saved_ids, params, strict=True):
-            if param.dtype in _LOW_PRECISION and saved_id in state_dict["state"]:
-                for key, value in state_dict["state"][saved_id].items():
-                    if isinstance(value, Tensor):
-                        self.state[param][key] = value.to(device=param.device, dtype=torch.float32)
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """One update of every parameter that has a gradient.
-
-        Args:
-            closure: re-evaluates the model and returns the loss (run with gradients enabled).
-
-        Returns:
-            The closure's loss, or None without a closure.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for (_, step), bucket in self._buckets(group).items():
-                _IMPLEMENTATIONS[group["implementation"]](bucket, _StepScalars.of(group, step))
-        return loss
-
-    def _buckets(self, group: dict[str, Any]) -> dict[tuple[torch.device, int], _Bucket]:
-        """Advance the step count of each parameter with a gradient; group them by (device, step)."""
-        if any(param.grad is not None and param.grad.is_sparse for param in group["params"]):
-            raise RuntimeError("AdaBelief does not support sparse gradients")
-        buckets: dict[tuple[torch.device, int], _Bucket] = {}
-        for param in group["params"]:
-            if param.grad is None:
-                continue
-            state = self.state[param]
-            if not state:
-                state.update(_initial_state(param, group["amsgrad"]))
-            state["step"] += 1
-            key = (param.device, state["step"])
-            bucket = buckets.get(key) or buckets.setdefault(key, _Bucket())
-            bucket.params.append(param)
-            bucket.grads.append(param.grad)
-            bucket.exp_avgs.append(state["exp_avg"])
-            bucket.exp_avg_vars.append(state["exp_avg_var"])
-            if group["amsgrad"]:
-                bucket.max_exp_avg_vars.append(state["max_exp_avg_var"])
-        return buckets
+    def _update_bucket(self, bucket: Bucket, group: dict[str, Any], step: int) -> None:
+        _IMPLEMENTATIONS[group["implementation"]](bucket, _StepScalars.of(group, step))
 
 
-def _validate_settings(settings: dict[str, Any]) -> None:
-    check_non_negative("lr", settings["lr"])
-    betas = settings["betas"]
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"betas must be a pair (β1, β2), got {betas!r}")
-    for index, beta in enumerate(betas):
-        check_range(f"betas[{index}]", beta, 0.0, 1.0, low_inclusive=True, high_inclusive=False)
-    check_non_negative("eps", settings["eps"])
-    check_non_negative("weight_decay", settings["weight_decay"])
-    for flag in ("amsgrad", "weight_decouple", "fixed_decay", "rectify", "degenerated_to_sgd"):
-        check_one_of(flag, settings[flag], (False, True))
-    check_one_of("implementation", settings["implementation"], IMPLEMENTATIONS)
-
-
-def _state_dtype(param: Tensor) -> torch.dtype:
-    return torch.float32 if param.dtype in _LOW_PRECISION else param.dtype
-
-
-def _initial_state(param: Tensor, amsgrad: bool) -> dict[str, Any]:
-    def zeros() -> Tensor:
-        return torch.zeros_like(param, dtype=_state_dtype(param), memory_format=torch.preserve_format)
-
-    state: dict[str, Any] = {"step": 0, "exp_avg": zeros(), "exp_avg_var": zeros()}
-    if amsgrad:
-        state["max_exp_avg_var"] = zeros()
-    return state
-
-
-def _single_tensor_update(bucket: _Bucket, c: _StepScalars) -> None:
+def _single_tensor_update(bucket: Bucket, c: _StepScalars) -> None:
     """The reference step: one parameter at a time, in-place torch ops."""
     for index, (param, grad, exp_avg, exp_avg_var) in enumerate(
-        zip(bucket.params, bucket.grads, bucket.exp_avgs, bucket.exp_avg_vars, strict=True)
+        zip(bucket.params, bucket.grads, bucket.state["exp_avg"], bucket.state["exp_avg_var"], strict=True)
     ):
         # float16/bfloat16 parameters are updated in a float32 copy (same tensor otherwise)
         theta = param.to(exp_avg.dtype)
@@ -351,7 +259,7 @@ def _single_tensor_update(bucket: _Bucket, c: _StepScalars) -> None:
         denominator_source = exp_avg_var
         if c.amsgrad:
             # s_max = max(s_max, s_t)
-            max_exp_avg_var = bucket.max_exp_avg_vars[index]
+            max_exp_avg_var = bucket.state["max_exp_avg_var"][index]
             torch.maximum(max_exp_avg_var, exp_avg_var, out=max_exp_avg_var)
             if c.denom_from_max:
                 denominator_source = max_exp_avg_var
@@ -367,9 +275,9 @@ def _single_tensor_update(bucket: _Bucket, c: _StepScalars) -> None:
             param.copy_(theta)
 
 
-def _foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
+def _foreach_update(bucket: Bucket, c: _StepScalars) -> None:
     """The reference step with ``torch._foreach_*`` ops over the bucket, in the same order."""
-    params, exp_avgs, exp_avg_vars = bucket.params, bucket.exp_avgs, bucket.exp_avg_vars
+    params, exp_avgs, exp_avg_vars = bucket.params, bucket.state["exp_avg"], bucket.state["exp_avg_var"]
     # float16/bfloat16 parameters are updated in float32 copies (same tensors otherwise)
     thetas = [param.to(exp_avg.dtype) for param, exp_avg in zip(params, exp_avgs, strict=True)]
     grads = [grad.to(exp_avg.dtype) for grad, exp_avg in zip(bucket.grads, exp_avgs, strict=True)]
@@ -390,9 +298,9 @@ def _foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
     denominator_sources = exp_avg_vars
     if c.amsgrad:
         # s_max = max(s_max, s_t)
-        torch._foreach_maximum_(bucket.max_exp_avg_vars, exp_avg_vars)
+        torch._foreach_maximum_(bucket.state["max_exp_avg_var"], exp_avg_vars)
         if c.denom_from_max:
-            denominator_sources = bucket.max_exp_avg_vars
+            denominator_sources = bucket.state["max_exp_avg_var"]
     if c.mode == "adaptive":
         # denom = sqrt(s)/sqrt(1 − β2^t) + ε  (rectified: sqrt(s_t) + ε)
         denoms = torch._foreach_sqrt(denominator_sources)
@@ -411,15 +319,13 @@ def _foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
 def _fused_update(
     params: list[Tensor],
     grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    exp_avg_vars: list[Tensor],
-    max_exp_avg_vars: list[Tensor],
+    state: dict[str, list[Tensor]],
     scalars: Tensor,
     l2_decay: bool,
     amsgrad: bool,
     denom_from_max: bool,
 ) -> None:
-    """One adaptive step as one traceable function (compiled by :func:`_compiled_update`).
+    """One adaptive step as one traceable function (compiled by :data:`_COMPILED`).
 
     ``scalars`` holds the values that change between steps and groups (see ``_StepScalars.as_tensor``),
     so they are graph inputs, not constants: one graph serves every step of a group, rectified or
@@ -428,7 +334,7 @@ def _fused_update(
     decay, l2, beta1, one_minus_beta1, beta2, one_minus_beta2 = scalars[:6].unbind()
     eps, step_size, denom_scale = scalars[6:].unbind()
     for index, (param, grad, exp_avg, exp_avg_var) in enumerate(
-        zip(params, grads, exp_avgs, exp_avg_vars, strict=True)
+        zip(params, grads, state["exp_avg"], state["exp_avg_var"], strict=True)
     ):
         # θ ← θ·decay  (1 − lr·λ, 1 − λ or 1); in float32 for float16/bfloat16 parameters
         theta = param.to(exp_avg.dtype) * decay
@@ -444,8 +350,8 @@ def _fused_update(
         denominator_source = new_exp_avg_var
         if amsgrad:
             # s_max = max(s_max, s_t)
-            new_max = torch.maximum(max_exp_avg_vars[index], new_exp_avg_var)
-            max_exp_avg_vars[index].copy_(new_max)
+            new_max = torch.maximum(state["max_exp_avg_var"][index], new_exp_avg_var)
+            state["max_exp_avg_var"][index].copy_(new_max)
             if denom_from_max:
                 denominator_source = new_max
         # θ ← θ − lr/(1 − β1^t) · m_t / (sqrt(s)/sqrt(1 − β2^t) + ε)  (rectified: lr·r_t · m_t / (sqrt(s_t) + ε))
@@ -455,16 +361,10 @@ def _fused_update(
         param.copy_(theta)
 
 
-@functools.cache
-def _compiled_update() -> Callable[..., None]:
-    """``_fused_update`` compiled once per process; instances with same-shaped parameters share it."""
-    try:
-        return torch.compile(_fused_update, fullgraph=True, dynamic=False, recompile_limit=_RECOMPILE_LIMIT)
-    except TypeError:  # older torch has no per-function limit: torch._dynamo.config's applies
-        return torch.compile(_fused_update, fullgraph=True, dynamic=False)
+_COMPILED = CompiledStep("AdaBelief", _fused_update, fallback=_foreach_update)
 
 
-def _compiled_or_foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
+def _compiled_update(bucket: Bucket, c: _StepScalars) -> None:
     """The fused compiled step; the foreach step (with a warning) where compilation is impossible.
 
     The momentum-SGD or no-update steps of the rectified mode, while ρ_t < 5 (t ≤ 5 for β2 ≥ 0.9;
@@ -473,38 +373,9 @@ def _compiled_or_foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
     if c.mode != "adaptive":
         _foreach_update(bucket, c)
         return
-    device = bucket.params[0].device
-    reason = _compile_failures.get(device.type)
-    if device.type not in _COMPILE_DEVICE_TYPES:
-        reason = f"torch.compile does not support device type {device.type!r}"
-    elif torch.jit.is_scripting() or torch.jit.is_tracing():
-        reason = "torch.compile cannot run under TorchScript"
-    if reason is None:
-        try:
-            _compiled_update()(
-                bucket.params,
-                bucket.grads,
-                bucket.exp_avgs,
-                bucket.exp_avg_vars,
-                bucket.max_exp_avg_vars,
-                c.as_tensor(device),
-                c.l2 != 0.0,
-                c.amsgrad,
-                c.denom_from_max,
-            )
-            return
-        except Exception as error:  # any compiler failure: no C++ compiler, backend error, recompile limit
-            reason = _compile_failures[device.type] = f"{type(error).__name__}: {error}"
-    warnings.warn(
-        f"AdaBelief: compiled step unavailable ({reason}); using implementation='foreach'",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    _foreach_update(bucket, c)
+    _COMPILED(bucket, c, c.l2 != 0.0, c.amsgrad, c.denom_from_max)
 
 
-_IMPLEMENTATIONS: dict[str, Callable[[_Bucket, _StepScalars], None]] = {
-    "compiled": _compiled_or_foreach_update,
-    "foreach": _foreach_update,
-    "single_tensor": _single_tensor_update,
-}
+_IMPLEMENTATIONS = implementations(
+    compiled=_compiled_update, foreach=_foreach_update, single_tensor=_single_tensor_update
+)

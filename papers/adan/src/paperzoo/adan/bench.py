@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,14 @@ from torch.nn import functional as F
 
 from paperzoo.adan.models import TinyViT
 from paperzoo.adan.optimizer import IMPLEMENTATIONS, Adan
-from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result
+from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result, lr_grid
 from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.lr_grid import tuned_arm_guards
 from paperzoo.shared.plotting import plot_curves
 from paperzoo.shared.progress import progress
-from paperzoo.shared.torch import configure, median_step_time
+from paperzoo.shared.torch import configure
 from paperzoo.shared.torch.classify import MLP, SmallCNN, as_tensors, train_classifier
+from paperzoo.shared.torch.optim import FUSED_ADAMW, ratio_figures, time_optimizers
 from paperzoo.shared.validate import (
     check_non_negative,
     check_one_of,
@@ -260,7 +261,7 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 # ----------------------------------------------------------------------------------------------- full
 def grid_key(model: str, opt: str, budget: str, lr: float) -> str:
     """The arm name of one run, e.g. ``vit_adan_half@0.005``."""
-    return f"{model}_{opt}_{budget}@{lr:g}"
+    return lr_grid.grid_key(f"{model}_{opt}_{budget}", lr)
 
 
 def run_digits(config: DigitsConfig, seed: int) -> Result:
@@ -297,28 +298,10 @@ def run_digits(config: DigitsConfig, seed: int) -> Result:
 def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
     """Per arm (model, optimizer, budget), the learning rate with the best mean validation accuracy over seeds.
 
-    Ties (within 1e-9; accuracy moves in steps of 1/n) go to the lower mean validation loss, then to the
-    smaller learning rate. Adds ``<arm>/lr``, ``<arm>/lr_at_edge`` (1 if the choice is the smallest or
-    largest of the grid) and the chosen run's ``<arm>/val_accuracy``, ``/test_accuracy``, ``/train_loss``.
+    :func:`paperzoo.shared.lr_grid.select_learning_rates`: adds ``<arm>/lr``, ``<arm>/lr_at_edge`` and the
+    chosen run's ``<arm>/val_accuracy``, ``/test_accuracy`` and ``/train_loss``.
     """
-    out = [dict(m) for m in per_seed]
-    arms = sorted({k.split("@")[0] for k in per_seed[0] if "@" in k})
-    for arm in arms:
-        lrs = sorted({float(k.split("@")[1].split("/")[0]) for k in per_seed[0] if k.startswith(f"{arm}@")})
-
-        def mean(metric: str, lr: float, a: str = arm) -> float:
-            return float(np.mean([m[f"{a}@{lr:g}/{metric}"] for m in per_seed]))
-
-        top = max(mean("val_accuracy", lr) for lr in lrs)
-        tied = [i for i, lr in enumerate(lrs) if mean("val_accuracy", lr) >= top - 1e-9]
-        best = min(tied, key=lambda i: (mean("val_loss", lrs[i]), i))
-        chosen = f"{arm}@{lrs[best]:g}"
-        for m in out:
-            m[f"{arm}/lr"] = lrs[best]
-            m[f"{arm}/lr_at_edge"] = float(len(lrs) > 1 and best in (0, len(lrs) - 1))
-            for metric in ("val_accuracy", "test_accuracy", "train_loss"):
-                m[f"{arm}/{metric}"] = m[f"{chosen}/{metric}"]
-    return out
+    return lr_grid.select_learning_rates(per_seed, ("val_accuracy", "test_accuracy", "train_loss"))
 
 
 def aggregate(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
@@ -423,56 +406,22 @@ def run(config: SmokeConfig | DigitsConfig | ImageNetConfig, seed: int) -> Resul
 
 
 # ----------------------------------------------------------------------------------------------- perf
-def state_bytes_per_param(optimizer: torch.optim.Optimizer) -> float:
-    """Bytes of tensor state per parameter element (4 float32 tensors for Adan: 16; AdamW: 8)."""
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    stored = sum(
-        v.numel() * v.element_size()
-        for p in params
-        for v in optimizer.state[p].values()
-        if isinstance(v, torch.Tensor) and v.numel() == p.numel()
-    )
-    return stored / sum(p.numel() for p in params)
-
-
 def perf(device: str) -> dict[str, float]:
     """Median ``step()`` time on the standard 4.5M-parameter set, as ratios to fused AdamW (1 thread).
 
     ``single_tensor`` is the official per-parameter form (the official code's ``foreach=False`` loop).
     ``warmup_s`` of the compiled default includes a cold compile (the inductor cache is disabled).
     """
-    configure(threads=1)
-    made: dict[str, torch.optim.Optimizer] = {}
-
-    def keep(name: str, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
-        made[name] = optimizer
-        return optimizer
-
-    adamw = median_step_time(lambda ps: keep("adamw", torch.optim.AdamW(ps, lr=1e-3, fused=True)), device)
-    base = adamw["median_step_s"]
-    figures = {"adamw_fused/step_ms": base * 1e3}
-    for impl in IMPLEMENTATIONS:
-        with torch._inductor.config.patch(force_disable_caches=True), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*force_disable_caches")
-            t = median_step_time(
-                lambda ps, i=impl: keep(i, Adan(ps, lr=1e-3, weight_decay=0.02, implementation=i)), device
-            )
-        figures[f"adan_{impl}/step_ms"] = t["median_step_s"] * 1e3
-        figures[f"adan_{impl}/step_over_adamw_fused"] = t["median_step_s"] / base
-        figures[f"adan_{impl}/warmup_s"] = t["warmup_s"]
-    figures["adan_compiled/speedup_over_official_form"] = (
-        figures["adan_single_tensor/step_ms"] / figures["adan_compiled/step_ms"]
+    timings = time_optimizers(
+        {f"adan_{i}": lambda ps, i=i: Adan(ps, lr=1e-3, weight_decay=0.02, implementation=i) for i in IMPLEMENTATIONS},
+        device,
     )
-    figures["adan/state_bytes_per_param"] = state_bytes_per_param(made["compiled"])
-    figures["adamw_fused/state_bytes_per_param"] = state_bytes_per_param(made["adamw"])
+    figures = ratio_figures(timings, ("step_ms", "step_over_adamw_fused", "warmup_s"))
+    compiled, official_form = timings["adan_compiled"], timings["adan_single_tensor"]
+    figures["adan_compiled/speedup_over_official_form"] = official_form.median_step_s / compiled.median_step_s
+    figures["adan/state_bytes_per_param"] = compiled.state_bytes_per_param  # 4 float32 tensors: 16
+    figures["adamw_fused/state_bytes_per_param"] = timings[FUSED_ADAMW].state_bytes_per_param  # 8
     return figures
-
-
-def _guards(*arms: str) -> tuple[Compare, ...]:
-    """Non-degeneracy: each arm well above chance (10 classes) and its learning rate inside its grid."""
-    return tuple(
-        g for a in arms for g in (Compare(f"{a}/test_accuracy", ">", 0.5), Compare(f"{a}/lr_at_edge", "<", 0.5))
-    )
 
 
 SMOKE_CLAIMS = (
@@ -501,7 +450,7 @@ def _half_budget_claim(model: str, label: str) -> Claim:
     return Claim(
         f"Adan at half the epochs >= AdamW at the full epochs ({label}, test accuracy)",
         Compare(f"{model}_adan_half/test_accuracy", ">=", f"{model}_adamw_full/test_accuracy"),
-        guards=_guards(f"{model}_adan_half", f"{model}_adamw_full"),
+        guards=tuned_arm_guards(f"{model}_adan_half", f"{model}_adamw_full", min_test_accuracy=0.5),
     )
 
 
@@ -509,7 +458,7 @@ def _equal_budget_claim(model: str, label: str) -> Claim:
     return Claim(
         f"Adan >= AdamW at the same epochs ({label}, test accuracy)",
         Compare(f"{model}_adan_full/test_accuracy", ">=", f"{model}_adamw_full/test_accuracy"),
-        guards=_guards(f"{model}_adan_full", f"{model}_adamw_full"),
+        guards=tuned_arm_guards(f"{model}_adan_full", f"{model}_adamw_full", min_test_accuracy=0.5),
     )
 
 

@@ -52,32 +52,35 @@ Three implementations of one step, chosen with ``implementation``:
   memory, with one division by the denominator instead of two. The per-step scalars enter as one
   float64 tensor, so that a new learning rate or step count never recompiles. Where compilation is
   impossible it warns and uses ``"foreach"``.
+
+The bucketing by (device, step count), float32 state, compilation and fallback are
+:mod:`paperzoo.shared.torch.optim`'s; this file holds Adan's arithmetic.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim.optimizer import Optimizer, ParamsT
+from torch.optim.optimizer import ParamsT
 
+from paperzoo.shared.torch.optim import (
+    IMPLEMENTATIONS,
+    Bucket,
+    BucketedOptimizer,
+    CompiledStep,
+    float64_tensor,
+    implementations,
+)
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_range
 
-IMPLEMENTATIONS: tuple[str, ...] = ("compiled", "foreach", "single_tensor")
-STATE_TENSORS: tuple[str, ...] = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
+__all__ = ["IMPLEMENTATIONS", "STATE_TENSORS", "Adan"]
 
-_LOW_PRECISION: frozenset[torch.dtype] = frozenset({torch.float16, torch.bfloat16})
-_COMPILE_DEVICE_TYPES: frozenset[str] = frozenset({"cpu", "cuda", "xpu"})
-_RECOMPILE_LIMIT = 64
-# Device types on which compilation failed once, with the reason: they use "foreach" from then on.
-_compile_failures: dict[str, str] = {}
+STATE_TENSORS: tuple[str, ...] = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "prev_grad")
 
 
 @dataclass(frozen=True)
@@ -146,24 +149,10 @@ class _StepScalars:
 
     def as_tensor(self, device: torch.device) -> Tensor:
         """The scalars as one float64 tensor on ``device`` (the compiled function's input)."""
-        values = [getattr(self, name) for name in self.__dataclass_fields__]
-        host = torch.tensor(values, dtype=torch.float64, pin_memory=device.type == "cuda")
-        return host.to(device, non_blocking=True)
+        return float64_tensor([getattr(self, f.name) for f in fields(self)], device)
 
 
-@dataclass
-class _Bucket:
-    """The tensors of one group's parameters that share a device and a step count."""
-
-    params: list[Tensor] = field(default_factory=list)
-    grads: list[Tensor] = field(default_factory=list)
-    exp_avgs: list[Tensor] = field(default_factory=list)
-    exp_avg_diffs: list[Tensor] = field(default_factory=list)
-    exp_avg_sqs: list[Tensor] = field(default_factory=list)
-    prev_grads: list[Tensor] = field(default_factory=list)
-
-
-class Adan(Optimizer):
+class Adan(BucketedOptimizer):
     r"""Adan (Xie et al., TPAMI 2024), with the options and defaults of the official code (sail-sg/Adan).
 
     Per parameter θ with (clipped) gradient g_k at step k = 1, 2, … (elementwise; see the module docstring):
@@ -219,30 +208,23 @@ class Adan(Optimizer):
         _validate_settings(defaults)
         super().__init__(params, defaults)
 
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group after validating its settings; complex parameters are rejected."""
-        settings = {**self.defaults, **param_group}
+    def _validate(self, settings: dict[str, Any]) -> None:
         _validate_settings(settings)
         if settings["max_grad_norm"] != self.defaults["max_grad_norm"]:
             raise ValueError(
                 f"max_grad_norm is global (one norm over all groups): set it on the optimizer "
                 f"({self.defaults['max_grad_norm']}), not per group, got {settings['max_grad_norm']!r}"
             )
-        super().add_param_group(param_group)
-        if any(param.is_complex() for param in self.param_groups[-1]["params"]):
-            self.param_groups.pop()
-            raise ValueError("params: Adan does not support complex parameters")
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state; float16/bfloat16 parameters get their float32 state back in float32."""
-        super().load_state_dict(state_dict)
-        saved_ids = chain.from_iterable(group["params"] for group in state_dict["param_groups"])
-        params = chain.from_iterable(group["params"] for group in self.param_groups)
-        for saved_id, param in zip(saved_ids, params, strict=True):
-            if param.dtype in _LOW_PRECISION and saved_id in state_dict["state"]:
-                for key, value in state_dict["state"][saved_id].items():
-                    if isinstance(value, Tensor):
-                        self.state[param][key] = value.to(device=param.device, dtype=torch.float32)
+    def _state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return STATE_TENSORS
+
+    def _update_bucket(self, bucket: Bucket, group: dict[str, Any], k: int) -> None:
+        if k == 1:
+            # g_0 := g_1, so that Δ_1 = 0 (the official code re-seeds here after a restart too)
+            for prev_grad, grad in zip(bucket.state["prev_grad"], bucket.grads, strict=True):
+                prev_grad.copy_(grad)
+        _IMPLEMENTATIONS[group["implementation"]](bucket, _StepScalars.of(group, k))
 
     @torch.no_grad()
     def restart(self) -> None:
@@ -272,52 +254,21 @@ class Adan(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """One update of every parameter that has a gradient.
+        """Evaluate the closure, clip the global gradient norm, update, and restart if ``restart_condition`` holds.
 
-        Args:
-            closure: re-evaluates the model and returns the loss (run with gradients enabled).
-
-        Returns:
-            The closure's loss, or None without a closure.
+        ``closure`` re-evaluates the model and returns the loss (it runs with gradients enabled); that loss is
+        returned (None without a closure). Parameters without a gradient are left alone.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         clip = self.clip_coefficient()
         if clip < 1.0:
             # g ← c·g, in place in p.grad (as the official code), before any state is touched
             grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
             torch._foreach_mul_(grads, clip)
-        for group in self.param_groups:
-            for (_, k), bucket in self._buckets(group).items():
-                _IMPLEMENTATIONS[group["implementation"]](bucket, _StepScalars.of(group, k))
+        self._update()
         if self.restart_condition is not None and self.restart_condition(self):
             self.restart()
         return loss
-
-    def _buckets(self, group: dict[str, Any]) -> dict[tuple[torch.device, int], _Bucket]:
-        """Advance the step count of each parameter with a gradient; group them by (device, step)."""
-        if any(param.grad is not None and param.grad.is_sparse for param in group["params"]):
-            raise RuntimeError("Adan does not support sparse gradients")
-        buckets: dict[tuple[torch.device, int], _Bucket] = {}
-        for param in group["params"]:
-            if param.grad is None:
-                continue
-            state = self.state[param]
-            if not state:
-                state.update(_initial_state(param))
-            state["step"] += 1
-            if state["step"] == 1:
-                # g_0 := g_1, so that Δ_1 = 0 (the official code re-seeds here after a restart too)
-                state["prev_grad"].copy_(param.grad)
-            key = (param.device, state["step"])
-            bucket = buckets.get(key) or buckets.setdefault(key, _Bucket())
-            bucket.params.append(param)
-            bucket.grads.append(param.grad)
-            for name in STATE_TENSORS:
-                getattr(bucket, name + "s").append(state[name])
-        return buckets
 
 
 def _validate_settings(settings: dict[str, Any]) -> None:
@@ -332,26 +283,14 @@ def _validate_settings(settings: dict[str, Any]) -> None:
     check_non_negative("max_grad_norm", settings["max_grad_norm"])
     for flag in ("no_prox", "paper_init"):
         check_one_of(flag, settings[flag], (False, True))
-    check_one_of("implementation", settings["implementation"], IMPLEMENTATIONS)
 
 
-def _initial_state(param: Tensor) -> dict[str, Any]:
-    dtype = torch.float32 if param.dtype in _LOW_PRECISION else param.dtype
-    state: dict[str, Any] = {"step": 0}
-    for name in STATE_TENSORS:
-        state[name] = torch.zeros_like(param, dtype=dtype, memory_format=torch.preserve_format)
-    return state
-
-
-def _single_tensor_update(bucket: _Bucket, c: _StepScalars) -> None:
+def _single_tensor_update(bucket: Bucket, c: _StepScalars) -> None:
     """The reference step in the official per-parameter form: in-place torch ops, one parameter at a time."""
     for param, grad, exp_avg, exp_avg_diff, exp_avg_sq, prev_grad in zip(
         bucket.params,
         bucket.grads,
-        bucket.exp_avgs,
-        bucket.exp_avg_diffs,
-        bucket.exp_avg_sqs,
-        bucket.prev_grads,
+        *(bucket.state[name] for name in STATE_TENSORS),
         strict=True,
     ):
         # float16/bfloat16 parameters are updated in a float32 copy (same tensor otherwise)
@@ -383,26 +322,27 @@ def _single_tensor_update(bucket: _Bucket, c: _StepScalars) -> None:
             param.copy_(theta)
 
 
-def _foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
+def _foreach_update(bucket: Bucket, c: _StepScalars) -> None:
     """The reference step with ``torch._foreach_*`` ops over the bucket, in the same order."""
-    params, exp_avgs = bucket.params, bucket.exp_avgs
+    exp_avgs, exp_avg_diffs, exp_avg_sqs, prev_grads = (bucket.state[name] for name in STATE_TENSORS)
+    params = bucket.params
     thetas = [p.to(m.dtype) for p, m in zip(params, exp_avgs, strict=True)]
     grads = [g.to(m.dtype) for g, m in zip(bucket.grads, exp_avgs, strict=True)]
     # Δ_k = g_k − g_{k−1}
-    diffs = torch._foreach_sub(grads, bucket.prev_grads)
+    diffs = torch._foreach_sub(grads, prev_grads)
     # m_k = b1·m_{k−1} + (1 − b1)·g_k
     torch._foreach_mul_(exp_avgs, c.a_m)
     torch._foreach_add_(exp_avgs, grads, alpha=c.c_m)
     # v_k = b2·v_{k−1} + (1 − b2)·Δ_k
-    torch._foreach_mul_(bucket.exp_avg_diffs, c.a_v)
-    torch._foreach_add_(bucket.exp_avg_diffs, diffs, alpha=c.c_v)
+    torch._foreach_mul_(exp_avg_diffs, c.a_v)
+    torch._foreach_add_(exp_avg_diffs, diffs, alpha=c.c_v)
     # n_k = b3·n_{k−1} + (1 − b3)·(g_k + b2·Δ_k)²
     torch._foreach_mul_(diffs, c.beta2)
     torch._foreach_add_(diffs, grads)
-    torch._foreach_mul_(bucket.exp_avg_sqs, c.a_n)
-    torch._foreach_addcmul_(bucket.exp_avg_sqs, diffs, diffs, value=c.c_n)
+    torch._foreach_mul_(exp_avg_sqs, c.a_n)
+    torch._foreach_addcmul_(exp_avg_sqs, diffs, diffs, value=c.c_n)
     # denom = sqrt(n_k)/sqrt(1 − b3^k) + ε
-    denoms = torch._foreach_sqrt(bucket.exp_avg_sqs)
+    denoms = torch._foreach_sqrt(exp_avg_sqs)
     torch._foreach_div_(denoms, c.sqrt_bc3)
     torch._foreach_add_(denoms, c.eps)
     # θ ← θ·(1 − lr·λ)  (no_prox)
@@ -410,34 +350,26 @@ def _foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
         torch._foreach_mul_(thetas, c.decay)
     # θ ← θ − lr/(1 − b1^k)·m_k/denom − lr·b2/(1 − b2^k)·v_k/denom
     torch._foreach_addcdiv_(thetas, exp_avgs, denoms, value=-c.step_m)
-    torch._foreach_addcdiv_(thetas, bucket.exp_avg_diffs, denoms, value=-c.step_v)
+    torch._foreach_addcdiv_(thetas, exp_avg_diffs, denoms, value=-c.step_v)
     # θ ← θ/(1 + lr·λ)  (proximal decay)
     if c.prox != 1.0:
         torch._foreach_div_(thetas, c.prox)
     # g_{k−1} ← g_k
-    torch._foreach_copy_(bucket.prev_grads, grads)
+    torch._foreach_copy_(prev_grads, grads)
     for param, theta in zip(params, thetas, strict=True):
         if theta is not param:
             param.copy_(theta)
 
 
-def _fused_update(
-    params: list[Tensor],
-    grads: list[Tensor],
-    exp_avgs: list[Tensor],
-    exp_avg_diffs: list[Tensor],
-    exp_avg_sqs: list[Tensor],
-    prev_grads: list[Tensor],
-    scalars: Tensor,
-) -> None:
-    """One step as one traceable function (compiled by :func:`_compiled_update`).
+def _fused_update(params: list[Tensor], grads: list[Tensor], state: dict[str, list[Tensor]], scalars: Tensor) -> None:
+    """One step as one traceable function (compiled by :data:`_COMPILED`).
 
     ``scalars`` holds the values of ``_StepScalars`` in field order, as graph inputs (not constants):
     one graph serves every step, learning rate, decay mode and initialisation.
     """
     a_m, c_m, a_v, c_v, a_n, c_n, beta2, sqrt_bc3, eps, step_m, step_v, decay, prox = scalars.unbind()
     for param, grad, exp_avg, exp_avg_diff, exp_avg_sq, prev_grad in zip(
-        params, grads, exp_avgs, exp_avg_diffs, exp_avg_sqs, prev_grads, strict=True
+        params, grads, *(state[name] for name in STATE_TENSORS), strict=True
     ):
         grad = grad.to(exp_avg.dtype)
         # Δ_k = g_k − g_{k−1}
@@ -459,45 +391,6 @@ def _fused_update(
         param.copy_(theta)
 
 
-@functools.cache
-def _compiled_update() -> Callable[..., None]:
-    """``_fused_update`` compiled once per process; instances with same-shaped parameters share it."""
-    try:
-        return torch.compile(_fused_update, fullgraph=True, dynamic=False, recompile_limit=_RECOMPILE_LIMIT)
-    except TypeError:  # older torch has no per-function limit: torch._dynamo.config's applies
-        return torch.compile(_fused_update, fullgraph=True, dynamic=False)
+_COMPILED = CompiledStep("Adan", _fused_update, fallback=_foreach_update)
 
-
-def _compiled_or_foreach_update(bucket: _Bucket, c: _StepScalars) -> None:
-    """The fused compiled step; the foreach step (with a warning) where compilation is impossible."""
-    device = bucket.params[0].device
-    reason = _compile_failures.get(device.type)
-    if device.type not in _COMPILE_DEVICE_TYPES:
-        reason = f"torch.compile does not support device type {device.type!r}"
-    elif torch.jit.is_scripting() or torch.jit.is_tracing():
-        reason = "torch.compile cannot run under TorchScript"
-    if reason is None:
-        try:
-            _compiled_update()(
-                bucket.params,
-                bucket.grads,
-                bucket.exp_avgs,
-                bucket.exp_avg_diffs,
-                bucket.exp_avg_sqs,
-                bucket.prev_grads,
-                c.as_tensor(device),
-            )
-            return
-        except Exception as error:  # any compiler failure: no C++ compiler, backend error, recompile limit
-            reason = _compile_failures[device.type] = f"{type(error).__name__}: {error}"
-    warnings.warn(
-        f"Adan: compiled step unavailable ({reason}); using implementation='foreach'", RuntimeWarning, stacklevel=2
-    )
-    _foreach_update(bucket, c)
-
-
-_IMPLEMENTATIONS: dict[str, Callable[[_Bucket, _StepScalars], None]] = {
-    "compiled": _compiled_or_foreach_update,
-    "foreach": _foreach_update,
-    "single_tensor": _single_tensor_update,
-}
+_IMPLEMENTATIONS = implementations(compiled=_COMPILED, foreach=_foreach_update, single_tensor=_single_tensor_update)

@@ -3,6 +3,10 @@
 - :func:`configure`: threads and deterministic algorithms for reproducible runs.
 - :func:`standard_optimizer_params` and :func:`median_step_time`: the optimizer speed benchmark every
   optimizer paper reports, as ratios against ``torch.optim.AdamW(fused=True)`` in the same process.
+
+Submodules: :mod:`~paperzoo.shared.torch.classify` (the digits classifiers and training loop) and
+:mod:`~paperzoo.shared.torch.optim` (the machinery of the optimizer papers: bucketing, float32 state,
+the compiled step and its fallback, the speed figures).
 """
 
 from __future__ import annotations
