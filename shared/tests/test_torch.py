@@ -5,7 +5,7 @@ import torch
 
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.torch import STANDARD_SHAPES, median_step_time, standard_optimizer_params
-from paperzoo.shared.torch.classify import MLP, History, SmallCNN, as_tensors, train_classifier
+from paperzoo.shared.torch.classify import MLP, History, SmallCNN, TinyViT, as_tensors, train_classifier
 
 
 def test_standard_set_is_4_5m_float32_params_with_grads():
@@ -76,3 +76,16 @@ def test_training_is_deterministic_and_learns():
     assert steps == [6] and optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0)  # 2 epochs x 3 batches
     with pytest.raises(ValueError, match="epochs"):
         train_classifier(SmallCNN(width=8), lambda ps: torch.optim.SGD(ps, lr=0.1), data, 0, 32, 0)
+
+
+def test_tiny_vit_shapes_size_and_bad_shapes():
+    model = TinyViT()
+    assert model(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+    # conv 1*64*2*2+64, cls 64, pos 17*64, 2 blocks of (4*64*64+4*64 attn, 2*64*128+128+64 mlp, 4*64 norms), norm, head
+    assert sum(p.numel() for p in model.parameters()) == 69_194
+    vit_s = TinyViT(224, 16, 3, 384, 12, 6, 4, 1000)
+    assert 21_000_000 < sum(p.numel() for p in vit_s.parameters()) < 23_000_000  # ViT-S/16: 22M
+    with pytest.raises(ValueError, match="patch_size"):
+        TinyViT(image_size=8, patch_size=3)
+    with pytest.raises(ValueError, match="heads"):
+        TinyViT(dim=10, heads=4)

@@ -22,7 +22,6 @@ from paperzoo.adan.bench import (
     select_learning_rates,
     warmup_cosine,
 )
-from paperzoo.adan.models import TinyViT
 from paperzoo.adan.optimizer import Adan
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.torch.classify import MLP, as_tensors, train_classifier
@@ -71,16 +70,8 @@ def test_warmup_cosine_schedule():
     np.testing.assert_allclose(lrs, expected, rtol=1e-12)
 
 
-def test_tiny_vit_shapes_and_size():
-    model = TinyViT()
-    assert model(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
-    assert 50_000 < sum(p.numel() for p in model.parameters()) < 80_000  # the brief's "~60k"
-    vit_s = TinyViT(224, 16, 3, 384, 12, 6, 4, 1000)
-    assert 21_000_000 < sum(p.numel() for p in vit_s.parameters()) < 23_000_000  # ViT-S/16: 22M
-    with pytest.raises(ValueError, match="patch_size"):
-        TinyViT(image_size=8, patch_size=3)
-    with pytest.raises(ValueError, match="heads"):
-        TinyViT(dim=10, heads=4)
+def test_make_model_names():
+    assert sum(p.numel() for p in make_model("vit").parameters()) == 69_194
     assert isinstance(make_model("cnn"), torch.nn.Module)
 
 

@@ -22,7 +22,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paperzoo.adan.models import TinyViT
 from paperzoo.adan.optimizer import IMPLEMENTATIONS, Adan
 from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result, lr_grid
 from paperzoo.shared.data import load_digits_split
@@ -30,7 +29,7 @@ from paperzoo.shared.lr_grid import tuned_arm_guards
 from paperzoo.shared.plotting import plot_curves
 from paperzoo.shared.progress import progress
 from paperzoo.shared.torch import configure
-from paperzoo.shared.torch.classify import MLP, SmallCNN, as_tensors, train_classifier
+from paperzoo.shared.torch.classify import MLP, SmallCNN, TinyViT, as_tensors, train_classifier
 from paperzoo.shared.torch.optim import FUSED_ADAMW, ratio_figures, time_optimizers
 from paperzoo.shared.validate import (
     check_non_negative,
