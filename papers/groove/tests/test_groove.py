@@ -1,0 +1,384 @@
+"""GROOVE's pieces against independent references: the grid-world's DP against value iteration and Monte
+Carlo, the reverse GRU's causality and resets, the sign of the LPG update, the meta-gradient against finite
+differences, algorithmic regret, the PLR buffer, determinism and bad arguments."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from paperzoo.groove import (
+    DISTRIBUTIONS,
+    LPG,
+    AgentConfig,
+    GridWorld,
+    LevelDistribution,
+    MetaConfig,
+    PLRConfig,
+    TrainConfig,
+    algorithmic_regret,
+    evaluate,
+    gae,
+    init_agent,
+    lpg_update,
+    make_level,
+    meta_test,
+    policy_fn,
+    reset_workers,
+    rollout,
+    sample_level,
+)
+from paperzoo.groove.bench import FullConfig, SmokeConfig
+from paperzoo.groove.level_buffer import init_buffer, plr_sample, replay_ids, reset_lowest_scoring
+from paperzoo.groove.meta_grad import agent_meta_loss
+
+ENV3 = GridWorld(max_grid_size=3, max_n_objs=2)
+
+
+def level3(p_resp=(0.3, 0.5), p_term=(0.2, 1.0), episode_len=6):
+    """A 3x3 level with a wall, a +1 object (may terminate) and a -0.5 object; both respawn."""
+    return make_level(
+        ENV3,
+        3,
+        (0, 0),
+        [((2, 2), 1.0, p_term[0], p_resp[0]), ((0, 2), -0.5, p_term[1], p_resp[1])],
+        episode_len,
+        walls=[(1, 1)],
+    )
+
+
+# ------------------------------------------------------------------------------------------- grid-world
+def brute_force_optimum(env: GridWorld, params, horizon: int) -> float:
+    """Finite-horizon value iteration over explicit (pos, exists) states, enumerating every respawn outcome."""
+    g = int(params.grid_size)
+    n = env.max_n_objs
+    used = [i < int(params.n_objs) for i in range(n)]
+    walls = np.asarray(params.walls)
+    pos_obj = np.asarray(params.obj_pos)
+    rew, pt, pr = (np.asarray(x, np.float64) for x in (params.obj_reward, params.obj_p_terminate, params.obj_p_respawn))
+
+    def move(p, a):
+        r, c = divmod(p, g)
+        dr, dc = [(-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)][a]
+        r2, c2 = r + dr, c + dc
+        if not (0 <= r2 < g and 0 <= c2 < g) or walls[r2 * g + c2]:
+            return p
+        return r2 * g + c2
+
+    states = [(p, e) for p in range(g * g) for e in itertools.product([False, True], repeat=n)]
+    v = {s: 0.0 for s in states}
+    for _ in range(horizon):
+        new_v = {}
+        for p, e in states:
+            best = -np.inf
+            for a in range(5):
+                p2 = move(p, a)
+                coll = [e[i] and pos_obj[i] == p2 for i in range(n)]
+                r = sum(rew[i] for i in range(n) if coll[i])
+                term = sum(pt[i] for i in range(n) if coll[i])
+                ev = 0.0
+                for nxt in itertools.product([False, True], repeat=n):
+                    prob = 1.0
+                    for i in range(n):
+                        if not used[i] or coll[i]:
+                            q = 0.0
+                        elif e[i]:
+                            q = 1.0
+                        else:
+                            q = pr[i]
+                        prob *= q if nxt[i] else 1.0 - q
+                    if prob:
+                        ev += prob * v[(p2, nxt)]
+                best = max(best, r + (1 - term) * ev)
+            new_v[(p, e)] = best
+        v = new_v
+    return v[(int(params.start_pos), tuple(used))]
+
+
+@pytest.mark.parametrize("episode_len", [1, 4, 6])
+def test_dp_optimal_return_matches_value_iteration(episode_len):
+    params = level3(episode_len=episode_len)
+    dp = float(jax.jit(lambda p: ENV3.optimal_return(p, 8))(params))
+    assert dp == pytest.approx(brute_force_optimum(ENV3, params, episode_len), abs=1e-5)
+
+
+def test_dp_on_a_deterministic_level_is_hand_computable():
+    # +1 two steps away, terminal, no respawn: the optimum is 1 if the episode has >= 2 steps, else 0.
+    env = GridWorld(max_grid_size=3, max_n_objs=1)
+    lvl = lambda n: make_level(env, 3, (0, 0), [((0, 2), 1.0, 1.0, 0.0)], n)  # noqa: E731
+    assert float(env.optimal_return(lvl(1), 5)) == 0.0
+    assert float(env.optimal_return(lvl(2), 5)) == pytest.approx(1.0)
+
+
+def test_monte_carlo_respawn_and_termination_probabilities():
+    env = GridWorld(max_grid_size=3, max_n_objs=2)
+    params = level3(p_resp=(0.3, 0.5), p_term=(0.2, 1.0), episode_len=50)
+    # The agent at (2, 1) moves right onto the +1 object: reward 1, termination with p 0.2.
+    _, state = env.reset(None, params)
+    start = state.replace(pos=jnp.int32(7))
+    n = 20_000
+    keys = jax.random.split(jax.random.key(0), n)
+    _, new, reward, done = jax.jit(jax.vmap(lambda k: env.step_env(k, start, 3, params)))(keys)
+    assert np.all(np.asarray(reward) == 1.0)
+    assert np.mean(done) == pytest.approx(0.2, abs=4 * np.sqrt(0.2 * 0.8 / n))
+    # Absent objects respawn with their p_resp per step.
+    absent = start.replace(obj_exists=jnp.array([False, False]), pos=jnp.int32(0))
+    _, new, _, _ = jax.jit(jax.vmap(lambda k: env.step_env(k, absent, 4, params)))(keys)
+    freq = np.asarray(new.obj_exists).mean(0)
+    assert freq == pytest.approx([0.3, 0.5], abs=4 * np.sqrt(0.25 / n))
+
+
+def test_walls_and_borders_block_moves_and_episodes_end_on_time():
+    params = level3(episode_len=3)
+    _, state = ENV3.reset(None, params)
+    assert int(ENV3.next_pos(jnp.int32(0), 0, params)) == 0  # up at the border
+    assert int(ENV3.next_pos(jnp.int32(1), 1, params)) == 1  # down into the wall at (1, 1)
+    assert int(ENV3.next_pos(jnp.int32(0), 1, params)) == 3
+    key = jax.random.key(0)
+    dones = []
+    for _ in range(3):
+        _, state, _, done = ENV3.step(key, state, 4, params)
+        dones.append(bool(done))
+    assert dones == [False, False, True] and int(state.time) == 0  # auto-reset
+
+
+def test_sampled_levels_are_valid():
+    dist = DISTRIBUTIONS["small"]
+    params, lifetime = jax.jit(jax.vmap(lambda k: sample_level(k, dist)))(jax.random.split(jax.random.key(1), 256))
+    g = np.asarray(params.grid_size)
+    placed = np.concatenate([np.asarray(params.start_pos)[:, None], np.asarray(params.obj_pos)], 1)
+    walls = np.asarray(params.walls)
+    assert set(np.unique(g)) == {4, 5, 6}
+    assert all(len(set(row)) == len(row) for row in placed)
+    assert np.all(placed < (g**2)[:, None])
+    assert not np.any(np.take_along_axis(walls, placed, 1))
+    assert np.all(np.asarray(params.obj_reward)[:, 0] >= 0)
+    assert np.all((lifetime >= 50) & (lifetime <= 250))
+    assert np.all((params.max_steps_in_episode >= 20) & (params.max_steps_in_episode <= 100))
+
+
+# ------------------------------------------------------------------------------------------ reverse GRU
+def test_reverse_gru_is_causal_backwards_and_resets_at_done():
+    lpg = LPG(gru_width=16)
+    params = jax.jit(lpg.init_params)(jax.random.key(0))
+    k = jax.random.split(jax.random.key(1), 3)
+    b, t = 2, 7
+    r = jax.random.normal(k[0], (b, t))
+    done = jnp.zeros((b, t)).at[:, 4].set(1.0)
+    pi = jax.random.uniform(k[1], (b, t))
+    y = jax.nn.softmax(jax.random.normal(k[2], (b, t, 8)))
+    apply = jax.jit(lambda r: lpg.apply({"params": params}, r, done, pi, y, y)[0])
+    base = apply(r)
+    # Output at t depends only on inputs at >= t: perturbing x_2 leaves outputs 3.. unchanged, changes 0..2.
+    out = apply(r.at[:, 2].add(3.0))
+    np.testing.assert_array_equal(out[:, 3:], base[:, 3:])
+    assert np.all(np.abs(out[:, :3] - base[:, :3]) > 0)
+    # Reset at done (t = 4): perturbing x_5 leaves every output <= 4 unchanged.
+    out = apply(r.at[:, 5].add(3.0))
+    np.testing.assert_array_equal(out[:, :5], base[:, :5])
+    assert np.all(np.abs(out[:, 5] - base[:, 5]) > 0)
+
+
+# ---------------------------------------------------------------------------------------------- agents
+def test_gae_matches_a_python_loop():
+    rng = np.random.default_rng(0)
+    values, rewards = rng.normal(size=11), rng.normal(size=10)
+    dones = (rng.random(10) < 0.3).astype(np.float32)
+    adv, target = gae(jnp.asarray(values), jnp.asarray(rewards), jnp.asarray(dones), 0.9, 0.8)
+    expected, acc = np.zeros(10), 0.0
+    for i in reversed(range(10)):
+        delta = rewards[i] + 0.9 * values[i + 1] * (1 - dones[i]) - values[i]
+        acc = delta + 0.9 * 0.8 * (1 - dones[i]) * acc
+        expected[i] = acc
+    np.testing.assert_allclose(adv, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(target, expected + values[:-1], rtol=1e-5, atol=1e-6)
+
+
+def _agent_and_traj(key, config, env=ENV3, workers=4, length=5):
+    params = level3()
+
+    @jax.jit
+    def make(key):
+        k1, k2, k3 = jax.random.split(key, 3)
+        agent = init_agent(k1, config, env.obs_size, "lpg")
+        w = reset_workers(k2, env, params, workers)
+        traj, _ = rollout(k3, policy_fn(agent.actor, config), env, params, w, length)
+        return agent, traj
+
+    return make(key)
+
+
+def test_lpg_update_with_pi_hat_minus_advantage_is_a_policy_gradient_step():
+    """Sign convention: an LPG that outputs pi_hat = -A and y_hat = y makes the update a REINFORCE step
+    (descend -mean log pi(a|s) A), and leaves the prediction head unchanged."""
+    config = AgentConfig()
+    agent, traj = _agent_and_traj(jax.random.key(3), config)
+    adv = jax.random.normal(jax.random.key(4), traj.reward.shape)
+    new, _ = jax.jit(lambda a: lpg_update(a, traj, lambda r, d, pi, y, y1: (-adv, y), jnp.int32(10), config))(agent)
+
+    def reinforce(actor):
+        probs = config.actor().apply({"params": actor}, traj.obs) + 1e-8
+        logp = jnp.log(jnp.take_along_axis(probs, traj.action[..., None], -1)[..., 0])
+        return -jnp.mean(logp * adv)
+
+    grad = jax.grad(reinforce)(agent.actor)
+    updates, _ = config.tx(config.actor_lr).update(grad, config.tx(config.actor_lr).init(agent.actor))
+    expected = jax.tree.map(lambda p, u: p + u, agent.actor, updates)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new.actor, expected)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), new.critic, agent.critic)
+    assert int(new.step) == 1 and not np.allclose(new.actor["Dense_0"]["kernel"], agent.actor["Dense_0"]["kernel"])
+
+
+def test_updates_past_the_lifetime_are_discarded():
+    config = AgentConfig()
+    agent, traj = _agent_and_traj(jax.random.key(5), config)
+    agent = agent.replace(step=jnp.int32(3))
+    adv = jnp.ones(traj.reward.shape)
+    new, _ = jax.jit(lambda a: lpg_update(a, traj, lambda r, d, pi, y, y1: (-adv, y), jnp.int32(3), config))(agent)
+    assert int(new.step) == 3
+    jax.tree.map(np.testing.assert_array_equal, new.actor, agent.actor)
+
+
+# ------------------------------------------------------------------------------------------ meta-gradient
+@pytest.mark.parametrize(("k", "rel"), [(1, 1e-6), (2, 2e-2)])
+def test_meta_gradient_matches_finite_differences(k, rel):
+    """d L / d b (the pi_hat head's bias) through K LPG updates, against a central difference (float64).
+
+    K = 1: exact. K = 2: LPG's inputs (pi, y) are stop-gradient (official code), so the meta-gradient ignores
+    how the first update changes the second update's inputs, which the finite difference sees: close, not equal.
+    """
+    with jax.enable_x64(True):
+        env = GridWorld(max_grid_size=3, max_n_objs=1)
+        params = make_level(env, 3, (0, 0), [((1, 2), 1.0, 0.5, 0.2)], 6)
+        config = AgentConfig(actor_lr=4.0, critic_lr=1.0)
+        meta = MetaConfig(num_agent_updates=k, rollout_len=6)
+        lpg = LPG(gru_width=8)
+        lpg_params = jax.tree.map(lambda x: x.astype(jnp.float64), lpg.init_params(jax.random.key(0)))
+        agent = jax.tree.map(
+            lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+            init_agent(jax.random.key(1), config, env.obs_size, "lpg"),
+        )
+        value = jax.tree.map(lambda x: x * 0.0, init_agent(jax.random.key(2), config, env.obs_size, "value").critic)
+        workers = reset_workers(jax.random.key(3), env, params, 3)
+        key = jax.random.key(4)
+
+        def loss(bias):
+            p = {**lpg_params, "pi_head": {**lpg_params["pi_head"], "bias": bias}}
+            return agent_meta_loss(p, key, agent, workers, value, env, params, jnp.int32(100), lpg, config, meta)[0]
+
+        bias = lpg_params["pi_head"]["bias"]
+        grad = jax.jit(jax.grad(loss))(bias)
+        eps = 1e-5
+        f = jax.jit(loss)
+        fd = (f(bias + eps) - f(bias - eps)) / (2 * eps)
+        assert abs(float(grad[0])) > 1e-6
+        assert float(grad[0]) == pytest.approx(float(fd), rel=rel, abs=1e-10)
+
+
+# ------------------------------------------------------------------------------- algorithmic regret, PLR
+def test_algorithmic_regret_is_zero_when_the_antagonist_is_the_agent():
+    config = AgentConfig()
+    agent, _ = _agent_and_traj(jax.random.key(6), config)
+    params = level3(episode_len=10)
+    key = jax.random.key(7)
+    ret = jax.jit(lambda actor: evaluate(key, policy_fn(actor, config), ENV3, params, 16, 10))
+    assert float(algorithmic_regret(ret(agent.actor), ret(agent.actor))) == 0.0
+    other = init_agent(jax.random.key(8), config, ENV3.obs_size, "value").actor
+    assert float(algorithmic_regret(ret(other), ret(agent.actor))) == pytest.approx(
+        float(ret(other)) - float(ret(agent.actor))
+    )
+
+
+def test_plr_with_zero_scores_replays_independently_of_the_levels():
+    """Score 0 everywhere: which slots are replayed does not depend on level contents, so replayed levels are
+    draws of the random-level distribution (the buffer is filled with i.i.d. random levels)."""
+    dist = DISTRIBUTIONS["debug"]
+    init = jax.jit(lambda k: init_buffer(k, dist, 32))
+    a = init(jax.random.key(0)).replace(new=jnp.zeros(32, bool))
+    b = init(jax.random.key(1)).replace(new=jnp.zeros(32, bool))
+    np.testing.assert_array_equal(replay_ids(a, 8), replay_ids(b, 8))
+    scored = a.replace(score=jnp.arange(32.0) % 7)
+    assert set(np.asarray(replay_ids(scored, 4)).tolist()) <= set(np.flatnonzero(np.arange(32) % 7 == 6).tolist())
+
+
+def test_plr_sample_bookkeeping():
+    dist, n = DISTRIBUTIONS["debug"], 4
+    config = PLRConfig(buffer_size=16, p_replay=1.0)
+    buffer = jax.jit(lambda k: init_buffer(k, dist, 16))(jax.random.key(0))
+    levels = jax.tree.map(lambda x: x[:n], buffer.level)
+    buffer = buffer.replace(active=jnp.arange(16) < n)
+    finished = jnp.array([True, False, True, False])
+    scores = jnp.array([0.5, 9.0, -0.25, 9.0])
+    sample = jax.jit(lambda b, lv: plr_sample(jax.random.key(1), b, lv, finished, scores, dist, config))
+    buffer, nxt, replayed = sample(buffer, levels)
+    np.testing.assert_allclose(buffer.score[jnp.array([0, 2])], [0.5, -0.25])
+    assert not bool(buffer.new[0]) and not bool(buffer.new[2])
+    assert bool(buffer.new[1]) and bool(buffer.active[1])  # unfinished: untouched
+    np.testing.assert_array_equal(nxt.buffer_id[jnp.array([1, 3])], [1, 3])
+    assert not bool(replayed.any())  # only 2 evaluated levels < batch 4: no replay yet
+    assert bool(buffer.active[nxt.buffer_id].all())
+
+
+@pytest.mark.parametrize("official", [False, True])
+def test_reset_lowest_scoring_new_flags(official):
+    dist = DISTRIBUTIONS["debug"]
+    buffer = jax.jit(lambda k: init_buffer(k, dist, 8))(jax.random.key(0)).replace(active=jnp.arange(8) < 2)
+    out = jax.jit(lambda b: reset_lowest_scoring(jax.random.key(1), b, 2, dist, official_new_flags=official))(buffer)
+    reset = np.asarray(out.new) & ~np.asarray(out.active)
+    if official:  # the official code rebuilds `new` from `active`: unevaluated inactive levels look evaluated
+        assert reset.sum() == 2 and bool(out.new[:2].all())
+    else:
+        assert bool(out.new.all())
+
+
+# -------------------------------------------------------------------------------- meta-test, determinism
+def test_same_key_same_numbers():
+    config = AgentConfig()
+    env = GridWorld(max_grid_size=3, max_n_objs=1)
+    params = make_level(env, 3, (0, 0), [((2, 2), 1.0, 1.0, 0.0)], 8)
+    lpg = LPG(gru_width=8)
+    lp = lpg.init_params(jax.random.key(0))
+    levels = jax.tree.map(lambda x: x[None], params)
+    run = jax.jit(
+        lambda k: meta_test(
+            k, env, levels, jnp.array([3]), 3, 8, config, MetaConfig(rollout_len=5), 2, 4, 8, "lpg", lpg, lp
+        )["return"]
+    )
+    np.testing.assert_array_equal(run(jax.random.key(1)), run(jax.random.key(1)))
+    assert not np.array_equal(run(jax.random.key(1)), run(jax.random.key(2)))
+
+
+# ---------------------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: GridWorld(max_grid_size=0), "max_grid_size"),
+        (lambda: LevelDistribution("x", (4, 3), (1, 2), (5, 10), (4, 8), 1), "grid_sizes"),
+        (lambda: make_level(ENV3, 4, (0, 0), [((1, 1), 1.0, 1.0, 0.0)], 5), "grid_size"),
+        (lambda: make_level(ENV3, 3, (0, 0), [((0, 0), 1.0, 1.0, 0.0)], 5), "distinct"),
+        (lambda: AgentConfig(optimizer="rmsprop"), "optimizer"),
+        (lambda: AgentConfig(actor_lr=0.0), "actor_lr"),
+        (lambda: MetaConfig(gamma=1.5), "gamma"),
+        (lambda: MetaConfig(num_agent_updates=0), "num_agent_updates"),
+        (lambda: PLRConfig(p_replay=2.0), "p_replay"),
+        (lambda: TrainConfig(sampler="uniform"), "sampler"),
+        (lambda: TrainConfig(meta_steps=10, checkpoints=3), "multiple"),
+        (lambda: TrainConfig(sampler="groove", num_agents=8, plr=PLRConfig(buffer_size=8)), "buffer_size"),
+        (lambda: LPG(gru_width=0), "gru_width"),
+        (lambda: FullConfig(arms=("ppo",)), "arms"),
+        (lambda: FullConfig(test_agents=0), "test_agents"),
+        (lambda: SmokeConfig(train=TrainConfig(sampler="random")), "sampler"),
+    ],
+)
+def test_bad_arguments_raise(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_meta_test_rejects_unknown_learner():
+    with pytest.raises(ValueError, match="learner"):
+        meta_test(jax.random.key(0), ENV3, None, jnp.array([1]), 1, 1, AgentConfig(), MetaConfig(), 1, 1, 1, "ppo")
