@@ -1,113 +1,8 @@
-"""The arithmetic task, the base-model cache, greedy decoding, the matched LoRA ranks and the configs."""
+"""The matched LoRA ranks and the fine-tuning config (the task and base model are tested in shared/tests)."""
 
 import pytest
-import torch
 
-from paperzoo.bone.task import CharTokenizer, Problem, exact_match, lm_batch, make_problems, max_trace_tokens
-from paperzoo.bone.train import (
-    FinetuneConfig,
-    ModelConfig,
-    PretrainConfig,
-    attach_method,
-    greedy_completions,
-    lora_ranks,
-    pretrained_base,
-    steps_to_target,
-)
-
-
-@pytest.mark.parametrize(
-    ("problem", "trace"),
-    [
-        (Problem(47, 85, "+"), "7+5=2 c1|4+8+1=3 c1|=132"),
-        (Problem(85, 47, "-"), "5-7=8 c1|8-4-1=3 c0|=38"),
-        (Problem(100, 1, "-"), "0-1=9 c1|0-0-1=9 c1|1-0-1=0 c0|=99"),
-        (Problem(7, 7, "-"), "7-7=0 c0|=0"),
-    ],
-)
-def test_traces_by_hand(problem, trace):
-    assert problem.trace == trace
-    assert exact_match(problem, problem.trace)
-    assert len(CharTokenizer().encode(problem.trace, eos=True)) <= max_trace_tokens(len(str(problem.a)))
-
-
-def test_exact_match_reads_the_text_after_the_last_equals():
-    p = Problem(85, 47, "-")
-    assert not exact_match(p, "5-7=8 c1|=39")
-    assert not exact_match(p, "no answer")
-    assert exact_match(p, "garbage=38")
-
-
-def test_problem_refuses_negative_results():
-    with pytest.raises(ValueError, match="a >= b"):
-        Problem(3, 5, "-")
-    with pytest.raises(ValueError, match="op"):
-        Problem(3, 5, "*")
-
-
-def test_tokenizer_round_trip_and_refusal():
-    tok = CharTokenizer()
-    text = "85-47=5-7=8 c1|=38"
-    ids = tok.encode(text, bos=True, eos=True)
-    assert ids[0] == tok.bos_id and ids[-1] == tok.eos_id
-    assert tok.decode([*ids, 5, 6]) == text  # stops at <eos>
-    with pytest.raises(ValueError, match="'x'"):
-        tok.encode("1x2")
-
-
-def test_problems_are_distinct_reproducible_and_respect_exclusions():
-    train = make_problems(200, "-", (1, 2), 0)
-    assert len(set(train)) == 200 and train == make_problems(200, "-", (1, 2), 0)
-    test = make_problems(100, "-", (1, 2), 1, exclude=set(train))
-    assert not set(test) & set(train)
-    assert all(p.a >= p.b and p.a < 100 for p in train + test)
-
-
-def test_lm_batch_labels_cover_exactly_the_trace():
-    tok = CharTokenizer()
-    problems = [Problem(5, 3, "-"), Problem(85, 47, "-")]
-    b = lm_batch(tok, problems)
-    for i, p in enumerate(problems):
-        labelled = b["labels"][i][b["labels"][i] != -100].tolist()
-        assert labelled == tok.encode(p.trace, eos=True)
-        assert b["input_ids"][i, 0] == tok.bos_id  # right padding: every prompt starts at position 0
-    assert b["attention_mask"].sum() == sum(len(p.prompt) + len(p.trace) + 2 for p in problems)
-
-
-def test_steps_to_target():
-    losses = [3.0, 2.0, 1.0, 0.5, 0.3, 0.1]
-    assert steps_to_target(losses, 0.75, window=2) == 4  # mean(1.0, 0.5) = 0.75
-    assert steps_to_target(losses, 0.2, window=1) == 6
-    assert steps_to_target(losses, 0.01, window=2) == 7  # never: len + 1
-
-
-def test_greedy_decoding_with_cache_equals_the_naive_loop(tiny_llama, tok):
-    model = tiny_llama().eval()
-    problems = [Problem(5, 3, "-"), Problem(85, 47, "-"), Problem(9, 4, "-")]
-    fast = greedy_completions(model, tok, problems, batch=2)
-    for p, text in zip(problems, fast, strict=True):
-        ids = torch.tensor([tok.encode(p.prompt, bos=True)])
-        with torch.no_grad():
-            for _ in range(max_trace_tokens(2)):  # the longest operand has 2 digits
-                nxt = model(input_ids=ids).logits[0, -1].argmax()
-                ids = torch.cat([ids, nxt.view(1, 1)], dim=1)
-                if nxt == tok.eos_id:
-                    break
-        assert text == tok.decode(ids[0, len(p.prompt) + 1 :].tolist())
-
-
-def test_base_cache_hit_returns_the_same_weights_and_is_safe_to_delete(tok, tmp_path):
-    cfg = PretrainConfig(model=ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2), steps=3, batch_size=4, warmup=1)
-    first, info1 = pretrained_base(cfg, tok, tmp_path)
-    second, info2 = pretrained_base(cfg, tok, tmp_path)
-    assert (info1["cache_hit"], info2["cache_hit"]) == (0.0, 1.0)
-    assert all(torch.equal(first[k], second[k]) for k in first)
-    for f in tmp_path.iterdir():
-        f.unlink()
-    rebuilt, info3 = pretrained_base(cfg, tok, tmp_path)
-    assert info3["cache_hit"] == 0.0 and all(torch.equal(first[k], rebuilt[k]) for k in first)
-    other = PretrainConfig(model=cfg.model, steps=4, batch_size=4, warmup=1)
-    assert other.key() != cfg.key()
+from paperzoo.bone.train import FinetuneConfig, attach_method, lora_ranks
 
 
 def test_lora_matches_bone_parameters(tiny_llama):
@@ -126,8 +21,6 @@ def test_lora_matches_bone_parameters(tiny_llama):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: ModelConfig(d_model=30, n_head=4), "d_model"),
-        (lambda: PretrainConfig(lr=0.0), "lr"),
         (lambda: FinetuneConfig(r=0), "r"),
         (lambda: FinetuneConfig(target_loss=-1.0), "target_loss"),
     ],

@@ -29,7 +29,15 @@ from paperzoo.shared.lr_grid import tuned_arm_guards
 from paperzoo.shared.plotting import plot_curves
 from paperzoo.shared.progress import progress
 from paperzoo.shared.torch import configure
-from paperzoo.shared.torch.classify import MLP, SmallCNN, TinyViT, as_tensors, train_classifier
+from paperzoo.shared.torch.classify import (
+    MLP,
+    SmallCNN,
+    TinyViT,
+    as_tensors,
+    imagenet_loaders,
+    train_classifier,
+    train_on_gpu,
+)
 from paperzoo.shared.torch.optim import FUSED_ADAMW, ratio_figures, time_optimizers
 from paperzoo.shared.validate import (
     check_non_negative,
@@ -343,59 +351,15 @@ def plot_digits(records: list[dict[str, Any]], folder: Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------- paper
 def run_imagenet(config: ImageNetConfig, seed: int) -> Result:  # pragma: no cover - needs GPUs and ImageNet
     """The paper's headline: ViT-S/16 trained by Adan (150 epochs) and by AdamW (300 epochs), top-1."""
-    import torchvision
-    from torchvision import transforms
-
-    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    train_tf = transforms.Compose(
-        [
-            transforms.RandomResizedCrop(config.image_size),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ]
-    )
-    val_tf = transforms.Compose(
-        [
-            transforms.Resize(int(config.image_size * 256 / 224)),
-            transforms.CenterCrop(config.image_size),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ]
-    )
-    root = Path(config.data_dir).expanduser()
-    train_set = torchvision.datasets.ImageFolder(root / "train", train_tf)
-    val_set = torchvision.datasets.ImageFolder(root / "val", val_tf)
-    loader = torch.utils.data.DataLoader(
-        train_set,
-        config.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=config.num_workers,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    val_loader = torch.utils.data.DataLoader(val_set, 256, num_workers=config.num_workers)
+    data = imagenet_loaders(config.data_dir, config.image_size, config.batch_size, config.num_workers, seed)
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
     for opt, epochs, lr, wd, warmup in config.arms:
         torch.manual_seed(seed)
-        model = TinyViT(config.image_size, 16, 3, 384, 12, 6, 4, len(train_set.classes)).to(config.device)
+        model = TinyViT(config.image_size, 16, 3, 384, 12, 6, 4, data.n_classes).to(config.device)
         optimizer = make_optimizer(opt, list(model.parameters()), lr, wd)
-        schedule = warmup_cosine(warmup / epochs)(optimizer, epochs * len(loader))
-        accs = []
-        for _ in progress(range(epochs), desc=opt):
-            model.train()
-            for x, y in loader:
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    loss = F.cross_entropy(model(x.to(config.device)), y.to(config.device), label_smoothing=0.1)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-            model.eval()
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-                correct = sum((model(x.to(config.device)).argmax(1).cpu() == y).sum().item() for x, y in val_loader)
-            accs.append(correct / len(val_set))
+        schedule = warmup_cosine(warmup / epochs)(optimizer, epochs * len(data.train))
+        accs = train_on_gpu(model, optimizer, schedule, data, epochs, config.device, desc=opt, label_smoothing=0.1)
         metrics[f"{opt}/test_accuracy"] = accs[-1]
         series[f"{opt}/test_accuracy"] = accs
     return Result(metrics, series)

@@ -26,24 +26,24 @@ from torch import nn
 
 from paperzoo.bone.adapter import LLAMA_TARGETS, apply_bone, bone_layers, merge_and_unload
 from paperzoo.bone.layer import BoneLinear
-from paperzoo.bone.task import CharTokenizer, lm_batch, make_problems
-from paperzoo.bone.train import (
-    DEFAULT_CACHE_DIR,
-    METHODS,
-    FinetuneConfig,
-    ModelConfig,
-    PretrainConfig,
-    accuracy,
-    build_llama,
-    finetune,
-    pretrained_base,
-    subtraction_splits,
-)
+from paperzoo.bone.train import METHODS, FinetuneConfig, finetune
 from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result, lr_grid
 from paperzoo.shared.lr_grid import grid_key, tuned_arm_guards
 from paperzoo.shared.plotting import plot_curves
 from paperzoo.shared.progress import progress
 from paperzoo.shared.torch import configure
+from paperzoo.shared.torch.arithmetic_lm import (
+    DEFAULT_CACHE_DIR,
+    CharTokenizer,
+    ModelConfig,
+    PretrainConfig,
+    accuracy,
+    build_llama,
+    lm_batch,
+    make_problems,
+    pretrained_base,
+    subtraction_splits,
+)
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
 
 log = logging.getLogger("paperzoo.bone")
@@ -192,7 +192,8 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
     tok = CharTokenizer()
     metrics = layer_checks(seed)
     base_state, _ = pretrained_base(config.pretrain, tok, cache_dir=None)
-    splits = subtraction_splits(config.finetune, seed)
+    f = config.finetune
+    splits = subtraction_splits(f.n_train, f.n_val, f.n_test, f.digits, seed)
     probe = lm_batch(tok, splits.train[:4])["input_ids"]
     series = {}
     for method in config.methods:
@@ -211,7 +212,8 @@ def run_full(config: FullConfig, seed: int) -> Result:
     tok = CharTokenizer()
     base_state, info = pretrained_base(config.pretrain, tok, config.cache_dir)
     log.info("base model: cache %s (%s)", "hit" if info["cache_hit"] else "miss, pretrained", info["path"])
-    splits = subtraction_splits(config.finetune, seed)
+    f = config.finetune
+    splits = subtraction_splits(f.n_train, f.n_val, f.n_test, f.digits, seed)
     base = build_llama(config.pretrain.model, tok)
     base.load_state_dict(base_state)
     base.eval()

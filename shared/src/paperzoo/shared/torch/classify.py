@@ -1,13 +1,15 @@
 """Small image classifiers and a training loop for optimizer comparisons on in-memory data (torch).
 
-Shared by the optimizer papers: the digits CNN, MLP and tiny ViT, and minibatch training that records per-epoch
-train loss, validation accuracy/loss and test accuracy with any ``torch.optim.Optimizer``.
+Shared by the optimizer papers: the digits CNN, MLP and tiny ViT, minibatch training that records per-epoch
+train loss, validation accuracy/loss and test accuracy with any ``torch.optim.Optimizer``, and the ImageNet
+loaders and bfloat16 training loop of the papers' own (GPU) settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -166,3 +168,85 @@ def train_classifier(
         history.val_loss.append(val_loss)
         history.test_accuracy.append(evaluate(model, data["x_test"], data["y_test"])[0])
     return history
+
+
+# ------------------------------------------------------------------------------- the papers' ImageNet setting
+@dataclass
+class ImageFolderData:
+    """ImageNet-style train/validation loaders (``torchvision.datasets.ImageFolder`` layout)."""
+
+    train: torch.utils.data.DataLoader
+    val: torch.utils.data.DataLoader
+    n_classes: int
+    n_val: int
+
+
+def imagenet_loaders(
+    data_dir: str, image_size: int, batch_size: int, num_workers: int, seed: int
+) -> ImageFolderData:  # pragma: no cover - needs torchvision and ImageNet
+    """The standard ImageNet pipeline: RandomResizedCrop + flip for training, resize to 256/224 + centre crop for
+    validation, both normalised by the ImageNet mean/std; the training order is seeded."""
+    import torchvision
+    from torchvision import transforms
+
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    train_tf = transforms.Compose(
+        [
+            transforms.RandomResizedCrop(image_size),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+    val_tf = transforms.Compose(
+        [
+            transforms.Resize(int(image_size * 256 / 224)),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize(mean, std),
+        ]
+    )
+    root = Path(data_dir).expanduser()
+    train_set = torchvision.datasets.ImageFolder(root / "train", train_tf)
+    val_set = torchvision.datasets.ImageFolder(root / "val", val_tf)
+    loader = torch.utils.data.DataLoader(
+        train_set,
+        batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    val_loader = torch.utils.data.DataLoader(val_set, 256, num_workers=num_workers)
+    return ImageFolderData(loader, val_loader, len(train_set.classes), len(val_set))
+
+
+def train_on_gpu(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    data: ImageFolderData,
+    epochs: int,
+    device: str,
+    desc: str,
+    label_smoothing: float = 0.0,
+) -> list[float]:  # pragma: no cover - needs a GPU and ImageNet
+    """``epochs`` of bfloat16-autocast cross-entropy training (``schedule`` stepped per batch); the validation
+    top-1 accuracy after each epoch."""
+    from paperzoo.shared.progress import progress
+
+    accs = []
+    for _ in progress(range(epochs), desc=desc):
+        model.train()
+        for x, y in data.train:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = F.cross_entropy(model(x.to(device)), y.to(device), label_smoothing=label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        model.eval()
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+            correct = sum((model(x.to(device)).argmax(1).cpu() == y).sum().item() for x, y in data.val)
+        accs.append(correct / data.n_val)
+    return accs

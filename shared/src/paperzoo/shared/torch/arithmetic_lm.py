@@ -1,0 +1,357 @@
+"""Generated arithmetic with column traces for tiny causal language models, and the tiny Llama itself.
+
+The CPU-scale testbed of the adapter papers (Bone, EVA, ...): a tiny ``LlamaForCausalLM`` pretrained here
+on addition, then fine-tuned on subtraction, a skill it has never seen. A problem is a prompt ``a<op>b=``
+and a trace that works one column at a time, least significant digit first, then the answer::
+
+    47+85=   7+5=2 c1|4+8+1=3 c1|=132
+    85-47=   5-7=8 c1|8-4-1=3 c0|=38
+
+Each column is ``x<op>y[<op>1]=<digit> c<carry>`` where the third term is the incoming carry (addition) or
+borrow (subtraction), and ``c`` flags the outgoing one. Subtraction keeps ``a >= b``. The ``-`` token is
+in the vocabulary from the start but never appears in pretraining: its embedding is untrained.
+
+``transformers`` is imported inside :func:`build_llama` only (importing it costs seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
+
+DEFAULT_CACHE_DIR = "~/.cache/paperzoo/arithmetic-lm"
+
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+CHARS = tuple("0123456789+-=| c")
+OPS = ("+", "-")
+
+
+class CharTokenizer:
+    """One token per character of ``0-9 + - = | space c``, plus ``<pad>`` (0), ``<bos>`` (1) and ``<eos>`` (2)."""
+
+    def __init__(self) -> None:
+        self.tokens: tuple[str, ...] = (PAD, BOS, EOS, *CHARS)
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
+        """Token ids of ``text``; ``ValueError`` naming a character outside the vocabulary."""
+        bad = [ch for ch in text if ch not in CHARS]
+        if bad:
+            raise ValueError(f"text contains {bad[0]!r}, which the tokenizer cannot encode: {text!r}")
+        return [self.bos_id] * bos + [self.index[ch] for ch in text] + [self.eos_id] * eos
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of ``ids`` up to the first ``<eos>``, skipping ``<pad>`` and ``<bos>``."""
+        out = []
+        for i in map(int, ids):
+            if i == self.eos_id:
+                break
+            if i > self.eos_id:
+                out.append(self.tokens[i])
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """``a op b`` with ``op`` in {"+", "-"} (``a >= b`` for "-")."""
+
+    a: int
+    b: int
+    op: str = "+"
+
+    def __post_init__(self) -> None:
+        check_one_of("op", self.op, OPS)
+        if self.a < 0 or self.b < 0 or (self.op == "-" and self.a < self.b):
+            raise ValueError(f"operands must be >= 0 (and a >= b for '-'), got {self.a}{self.op}{self.b}")
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.a}{self.op}{self.b}="
+
+    @property
+    def answer(self) -> int:
+        return self.a + self.b if self.op == "+" else self.a - self.b
+
+    @property
+    def trace(self) -> str:
+        """The column-wise demonstration followed by ``=answer``."""
+        da, db = str(self.a)[::-1], str(self.b)[::-1]
+        carry, cols = 0, []
+        for i in range(max(len(da), len(db))):
+            x, y = (int(d[i]) if i < len(d) else 0 for d in (da, db))
+            if self.op == "+":
+                v = x + y + carry
+                digit, out = v % 10, v // 10
+            else:
+                v = x - y - carry
+                digit, out = v % 10, int(v < 0)
+            cols.append(f"{x}{self.op}{y}" + (f"{self.op}1" if carry else "") + f"={digit} c{out}")
+            carry = out
+        return "|".join(cols) + f"|={self.answer}"
+
+
+def make_problems(
+    n: int, op: str, digits: Sequence[int], seed: int, exclude: set[Problem] | None = None
+) -> list[Problem]:
+    """``n`` distinct problems whose operands have lengths drawn from ``digits``, none in ``exclude``."""
+    check_positive_int("n", n)
+    check_one_of("op", op, OPS)
+    rng = random.Random(seed)
+    exclude = exclude or set()
+    out: dict[Problem, None] = {}
+
+    def operand() -> int:
+        k = rng.choice(list(digits))
+        return rng.randint(0 if k == 1 else 10 ** (k - 1), 10**k - 1)
+
+    for _ in range(100 * n):
+        a, b = operand(), operand()
+        p = Problem(max(a, b), min(a, b), op) if op == "-" else Problem(a, b, op)
+        if p not in exclude:
+            out[p] = None
+        if len(out) == n:
+            return list(out)
+    raise ValueError(f"n={n} distinct problems with {digits}-digit operands could not be drawn")
+
+
+def exact_match(problem: Problem, completion: str) -> bool:
+    """Whether the text after the last ``=`` of the completion is the correct answer."""
+    tail = completion.rsplit("=", 1)[-1].strip() if "=" in completion else ""
+    return tail.isdigit() and int(tail) == problem.answer
+
+
+def lm_batch(tok: CharTokenizer, problems: Sequence[Problem]) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on prompt and padding).
+
+    Right padding keeps every prompt at positions 0, 1, ...: the same positions greedy decoding uses.
+    """
+    prompts = [tok.encode(p.prompt, bos=True) for p in problems]
+    traces = [tok.encode(p.trace, eos=True) for p in problems]
+    width = max(len(q) + len(t) for q, t in zip(prompts, traces, strict=True))
+    ids = torch.full((len(problems), width), tok.pad_id, dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    for i, (q, t) in enumerate(zip(prompts, traces, strict=True)):
+        ids[i, : len(q) + len(t)] = torch.tensor(q + t)
+        labels[i, len(q) : len(q) + len(t)] = torch.tensor(t)
+    return {"input_ids": ids, "attention_mask": (ids != tok.pad_id).long(), "labels": labels}
+
+
+def max_trace_tokens(digits: int) -> int:
+    """An upper bound on trace length (with ``<eos>``) for operands of at most ``digits`` digits."""
+    return digits * len("9-9-1=9 c1|") + len("=") + digits + 1 + 1
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: list[Problem]
+    val: list[Problem]
+    test: list[Problem]
+
+
+def subtraction_splits(n_train: int, n_val: int, n_test: int, digits: Sequence[int], seed: int) -> Splits:
+    """Disjoint train / validation / test subtraction problems, drawn from ``seed``."""
+    train = make_problems(n_train, "-", digits, 10_000 + seed)
+    val = make_problems(n_val, "-", digits, 20_000 + seed, exclude=set(train))
+    test = make_problems(n_test, "-", digits, 30_000 + seed, exclude=set(train) | set(val))
+    return Splits(train, val, test)
+
+
+# ------------------------------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class ModelConfig:
+    """A tiny ``LlamaForCausalLM`` (the brief: 4 layers, d = 128, d_ff = 256, 4 heads; tied embeddings)."""
+
+    n_layer: int = 4
+    d_model: int = 128
+    d_ff: int = 256
+    n_head: int = 4
+    max_positions: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "d_model", "d_ff", "n_head", "max_positions"):
+            check_positive_int(name, getattr(self, name))
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model must be a multiple of n_head, got {self.d_model} and {self.n_head}")
+
+
+def build_llama(config: ModelConfig, tok: CharTokenizer) -> nn.Module:
+    """A randomly initialised ``transformers.LlamaForCausalLM`` of ``config`` (no dropout)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=tok.vocab_size,
+            hidden_size=config.d_model,
+            intermediate_size=config.d_ff,
+            num_hidden_layers=config.n_layer,
+            num_attention_heads=config.n_head,
+            num_key_value_heads=config.n_head,
+            max_position_embeddings=config.max_positions,
+            tie_word_embeddings=True,
+            pad_token_id=tok.pad_id,
+            bos_token_id=tok.bos_id,
+            eos_token_id=tok.eos_id,
+        )
+    )
+
+
+def lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over the trace tokens (labels != -100)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=-100)
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps`` (HF's ``cosine``)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Next-token pretraining of the base model on addition traces (full-parameter AdamW)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 50
+    digits: tuple[int, ...] = (1, 2, 3)
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        check_positive_int("steps", self.steps)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive("lr", self.lr)
+        check_non_negative("warmup", self.warmup)
+
+    def key(self) -> str:
+        """A hash of every field (and the model class): the cache file name of the pretrained weights."""
+        text = json.dumps({"format": 1, "arch": "LlamaForCausalLM", **dataclasses.asdict(self)}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pretrain(config: PretrainConfig, tok: CharTokenizer) -> tuple[nn.Module, list[float]]:
+    """Pretrain a fresh tiny Llama on a stream of random addition problems; return it and its loss curve."""
+    torch.manual_seed(config.seed)
+    model = build_llama(config.model, tok)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+    sched = cosine_schedule(opt, config.steps, config.warmup)
+    rng = random.Random(config.seed)
+    losses = []
+    for _ in range(config.steps):
+        problems = make_problems(config.batch_size, "+", config.digits, rng.randrange(2**31))
+        loss = lm_loss(model, lm_batch(tok, problems))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    model.eval()
+    return model, losses
+
+
+def pretrained_base(
+    config: PretrainConfig, tok: CharTokenizer, cache_dir: str | Path | None = DEFAULT_CACHE_DIR
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The pretrained base weights, from ``cache_dir/base-<config hash>.pt`` when present, else trained and cached.
+
+    The cache is safe to delete (it is rebuilt, bit for bit on the same machine and versions); ``cache_dir=None``
+    disables it. Returns the state dict and ``info`` (``cache_hit``, ``pretrain_s``, ``final_loss``, ``path``).
+    """
+    path = None if cache_dir is None else Path(cache_dir).expanduser() / f"base-{config.key()}.pt"
+    if path is not None and path.is_file():
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        return saved["state"], {**saved["info"], "cache_hit": 1.0, "path": str(path)}
+    start = time.perf_counter()
+    model, losses = pretrain(config, tok)
+    info = {"pretrain_s": time.perf_counter() - start, "final_loss": sum(losses[-20:]) / len(losses[-20:])}
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{time.time_ns()}.tmp")
+        torch.save({"state": state, "info": info, "config": dataclasses.asdict(config)}, tmp)
+        tmp.replace(path)
+    return state, {**info, "cache_hit": 0.0, "path": str(path)}
+
+
+# ------------------------------------------------------------------------------------------- evaluation
+def steps_to_target(losses: Sequence[float], target: float, window: int) -> int:
+    """The first step t (1-based) at which the mean loss of steps t-window+1..t is <= target; len + 1 if never."""
+    for t in range(window, len(losses) + 1):
+        if sum(losses[t - window : t]) / window <= target:
+            return t
+    return len(losses) + 1
+
+
+@torch.no_grad()
+def greedy_completions(model: nn.Module, tok: CharTokenizer, problems: Sequence[Problem], batch: int) -> list[str]:
+    """Greedy decoding with the KV cache; prompts are grouped by length, so no padding is ever needed."""
+    max_new = max_trace_tokens(max(len(str(p.a)) for p in problems))
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(problems):
+        groups.setdefault(len(p.prompt), []).append(i)
+    out: list[str] = [""] * len(problems)
+    for idx in groups.values():
+        for start in range(0, len(idx), batch):
+            chunk = idx[start : start + batch]
+            ids = torch.tensor([tok.encode(problems[i].prompt, bos=True) for i in chunk])
+            res = model(input_ids=ids, use_cache=True)
+            cache, nxt = res.cache, res.logits[:, -1].argmax(-1)
+            new = [nxt]
+            done = nxt == tok.eos_id
+            for _ in range(max_new - 1):
+                if bool(done.all()):
+                    break
+                res = model(input_ids=nxt[:, None], cache=cache, use_cache=True)
+                cache, nxt = res.cache, res.logits[:, -1].argmax(-1)
+                new.append(nxt)
+                done |= nxt == tok.eos_id
+            gen = torch.stack(new, dim=1)
+            for row, i in enumerate(chunk):
+                out[i] = tok.decode(gen[row].tolist())
+    return out
+
+
+def accuracy(model: nn.Module, tok: CharTokenizer, problems: Sequence[Problem], batch: int) -> float:
+    """Greedy exact match on ``problems``."""
+    texts = greedy_completions(model, tok, problems, batch)
+    return sum(exact_match(p, t) for p, t in zip(problems, texts, strict=True)) / len(problems)
+
+
+@torch.no_grad()
+def eval_loss(model: nn.Module, tok: CharTokenizer, problems: Sequence[Problem], batch: int) -> float:
+    """Token-weighted mean trace cross-entropy."""
+    total, count = 0.0, 0
+    for start in range(0, len(problems), batch):
+        b = lm_batch(tok, problems[start : start + batch])
+        n = int((b["labels"][:, 1:] != -100).sum())
+        total += float(lm_loss(model, b)) * n
+        count += n
+    return total / count
