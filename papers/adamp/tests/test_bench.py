@@ -1,0 +1,184 @@
+"""The benchmark's pieces: configs, optimizers and their decay conventions, the step monitor, the toy, the
+learning-rate selection and the claims, the plots."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from paperzoo.adamp.bench import (
+    BENCHMARK,
+    FULL_CLAIMS,
+    OPTIMIZERS,
+    DigitsConfig,
+    ImageNetConfig,
+    SmokeConfig,
+    ToyConfig,
+    _radial_cosines,
+    exact_fraction,
+    make_optimizer,
+    plot_digits,
+    run_toy,
+    select_learning_rates,
+)
+from paperzoo.adamp.models import BNCNN, StepMonitor, cosine_toy_loss, per_epoch_means
+from paperzoo.adamp.optimizer import SGDP, AdamP
+from paperzoo.shared.lr_grid import grid_key
+
+
+def _grid(values: dict[str, tuple[float, ...]]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    return tuple((o, values[o]) for o in OPTIMIZERS)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: SmokeConfig(steps=0), "steps"),
+        (lambda: SmokeConfig(widths=()), "widths"),
+        (lambda: SmokeConfig(adam_lr=0.0), "adam_lr"),
+        (lambda: SmokeConfig(implementation="fast"), "implementation"),
+        (lambda: ToyConfig(lr=-0.1), "lr"),
+        (lambda: DigitsConfig(epochs=0), "epochs"),
+        (lambda: DigitsConfig(widths=(16, 0)), "widths"),
+        (lambda: DigitsConfig(lr_grid=(("adamw", (1e-3,)),)), "lr_grid"),
+        (lambda: DigitsConfig(lr_grid=_grid(dict.fromkeys(OPTIMIZERS, (0.1, 0.01)))), "increasing"),
+        (lambda: DigitsConfig(weight_decay=tuple((o, -1.0) for o in OPTIMIZERS)), "weight_decay"),
+        (lambda: DigitsConfig(reference_lr=tuple((o, 0.5) for o in OPTIMIZERS)), "reference_lr"),
+        (
+            lambda: DigitsConfig(reference_lr=(("sgd", 0.1), ("sgdp", 0.3), ("adamw", 1e-3), ("adamp", 1e-3))),
+            "same for sgdp and sgd",
+        ),
+        (lambda: ImageNetConfig(arms=(("lamb", 1e-3, 0.0),)), "optimizer"),
+        (lambda: ImageNetConfig(epochs=0), "epochs"),
+    ],
+)
+def test_bad_configs_raise(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_make_optimizer_conventions():
+    params = [nn.Parameter(torch.ones(3, 2))]
+    sgd = make_optimizer("sgd", params, 0.1, 1e-4)
+    assert type(sgd) is torch.optim.SGD
+    assert sgd.param_groups[0]["nesterov"] and sgd.param_groups[0]["momentum"] == 0.9
+    sgdp = make_optimizer("sgdp", params, 0.1, 1e-4, implementation="foreach")
+    assert isinstance(sgdp, SGDP) and sgdp.param_groups[0]["nesterov"]
+    assert type(make_optimizer("adamw", params, 1e-3, 1e-2)) is torch.optim.AdamW
+    adamp = make_optimizer("adamp", params, 1e-3, 1e-2)
+    assert isinstance(adamp, AdamP) and adamp.param_groups[0]["weight_decay"] == 1e-2
+    assert adamp.param_groups[0]["implementation"] == "compiled"
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("lamb", params, 1e-3, 0.0)
+
+
+def test_bn_cnn_shape_and_scale_invariant_weights():
+    model = BNCNN()
+    assert 45_000 < sum(p.numel() for p in model.parameters()) < 50_000
+    shapes = [tuple(w.shape) for w in model.conv_weights()]
+    assert shapes == [(16, 1, 3, 3), (32, 16, 3, 3), (48, 32, 3, 3), (64, 48, 3, 3)]
+    assert model(torch.zeros(5, 1, 8, 8)).shape == (5, 10)
+
+
+def test_step_monitor_records_norms_effective_steps_and_the_test():
+    # Plain SGD on one weight: Δw = −lr·g, so ‖Δw‖/‖w‖ = lr·‖g‖/‖w‖ before the step.
+    w = nn.Parameter(torch.tensor([[3.0, 4.0]], dtype=torch.float64))
+    optimizer = torch.optim.SGD([w], lr=0.5)
+    monitor = StepMonitor(optimizer, {"w": w})
+    assert monitor.initial_norms == {"w": 5.0}
+    w.grad = torch.tensor([[-4.0, 3.0]], dtype=torch.float64)  # orthogonal to w: the test fires
+    optimizer.step()
+    w.grad = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    optimizer.step()
+    assert monitor.fired["w"] == [1.0, 0.0]
+    assert monitor.effective_steps["w"][0] == pytest.approx(0.5 * 5.0 / 5.0)
+    assert monitor.norms["w"][0] == pytest.approx(math.hypot(5.0, 2.5))  # 3+2, 4−1.5
+    assert monitor.effective_steps["w"][1] == pytest.approx(0.5 / math.hypot(5.0, 2.5))
+    assert monitor.joint_norms(["w", "w"]) == pytest.approx([math.sqrt(2) * n for n in monitor.norms["w"]])
+    monitor.remove()
+    optimizer.step()
+    assert len(monitor.norms["w"]) == 2
+
+
+def test_per_epoch_means():
+    assert per_epoch_means([1.0, 3.0, 5.0, 7.0], 2) == [2.0, 6.0]
+    with pytest.raises(ValueError, match="whole number"):
+        per_epoch_means([1.0, 2.0, 3.0], 2)
+
+
+def test_exact_fraction_makes_equal_totals_tie():
+    float32 = [float(torch.tensor(k / 288, dtype=torch.float32)) for k in (285, 284, 285, 285, 286, 283)]
+    assert sum(float32[:3]) != sum(float32[3:])  # the float32 accuracies do not tie
+    exact = [exact_fraction(a, 288) for a in float32]
+    assert exact == [k / 288 for k in (285, 284, 285, 285, 286, 283)]
+    assert abs(sum(exact[:3]) / 3 - sum(exact[3:]) / 3) <= 1e-12
+
+
+def test_radial_cosines_per_channel():
+    before = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    after = before + torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(_radial_cosines(before, after), torch.tensor([0.0, 1.0], dtype=torch.float64))
+
+
+def test_toy_is_scale_invariant_and_momentum_inflates_the_norm():
+    target = torch.tensor([-1.0, 0.1], dtype=torch.float64)
+    w = torch.tensor([[0.3, -2.0]], dtype=torch.float64)
+    assert cosine_toy_loss(7.0 * w, target).item() == pytest.approx(cosine_toy_loss(w, target).item(), rel=1e-14)
+    result = run_toy(ToyConfig())
+    m = result.metrics
+    # Plain GD grows the norm only at second order; momentum much faster; SGDP stays in between.
+    assert m["toy/sgd_final_norm"] < m["toy/sgdp_final_norm"] < m["toy/momentum_sgd_final_norm"]
+    assert all(m[f"toy/{o}_final_loss"] < -0.99 for o in ("sgd", "momentum_sgd", "sgdp"))
+    norms = result.series["toy/sgdp_norm"]
+    assert all(b >= a - 1e-12 for a, b in itertools.pairwise(norms))  # tangent steps never shrink ‖w‖
+
+
+def _fake_metrics(config: DigitsConfig, best: dict[str, float]) -> dict[str, float]:
+    metrics = {}
+    for opt, lrs in config.lr_grid:
+        for lr in lrs:
+            arm = grid_key(opt, lr)
+            accuracy = 0.95 if lr == best[opt] else 0.9
+            metrics |= {f"{arm}/{m}": accuracy for m in ("val_accuracy", "test_accuracy")}
+            metrics |= {f"{arm}/{m}": 1.0 for m in ("val_loss", "train_loss", "conv_norm_growth", "effective_step")}
+            metrics |= {f"{arm}/conv_projected_fraction": 1.0, f"{arm}/head_projected_fraction": 0.0}
+    metrics |= {f"toy/{o}_final_norm": 1.0 for o in ("sgd", "momentum_sgd", "sgdp")}
+    metrics |= {f"toy/{o}_final_loss": -1.0 for o in ("sgd", "momentum_sgd", "sgdp")}
+    return metrics
+
+
+def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
+    config = DigitsConfig()
+    best = {"sgd": 0.1, "sgdp": 0.3, "adamw": 3e-3, "adamp": 1e-2}
+    metrics = _fake_metrics(config, best)
+    chosen = select_learning_rates([metrics, metrics])[0]
+    assert {o: chosen[f"{o}/lr"] for o in OPTIMIZERS} == best
+    assert all(chosen[f"{o}/lr_at_edge"] == 0.0 for o in OPTIMIZERS)
+    claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
+    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    # An edge choice makes the accuracy claim inconclusive.
+    edge = _fake_metrics(config, {**best, "adamp": 3e-2})
+    verdicts = {c["claim"]: c["verdict"] for c in BENCHMARK.summarize("full", [edge])["claims"]}
+    assert verdicts["ADAMP's test accuracy >= ADAMW's (each at its chosen lr)"] == "inconclusive"
+
+
+def test_plots_are_drawn_from_full_records(tmp_path):
+    config = DigitsConfig(epochs=3)
+    best = {"sgd": 0.1, "sgdp": 0.3, "adamw": 3e-3, "adamp": 1e-2}
+    series = {}
+    for opt, lrs in config.lr_grid:
+        for lr in lrs:
+            arm = grid_key(opt, lr)
+            series |= {f"{arm}/{m}": [0.5, 0.6, 0.7] for m in ("val_accuracy", "conv_norm", "effective_step")}
+    series |= {f"toy/{o}_norm": [1.0, 1.1] for o in ("sgd", "momentum_sgd", "sgdp")}
+    from paperzoo.shared.records import to_jsonable
+
+    record = {"scale": "full", "config": to_jsonable(config), "metrics": _fake_metrics(config, best), "series": series}
+    paths = plot_digits([record, record], tmp_path)
+    assert len(paths) == 8 and all(p.exists() and p.stat().st_size > 0 for p in paths)
+    assert plot_digits([{**record, "config": config}], tmp_path) == paths  # a fresh run passes the dataclass
+    assert plot_digits([{**record, "scale": "smoke"}], tmp_path) == []
