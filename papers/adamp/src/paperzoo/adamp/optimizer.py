@@ -52,12 +52,14 @@ Three implementations of one step, chosen with ``implementation``:
 - ``"foreach"``: the elementwise ops with ``torch._foreach_*`` over a group's parameters; the test and
   the projection, which reduce over rows of each tensor, run per tensor on the tensors with more than one
   dimension. Bit-for-bit equal to ``"single_tensor"`` on CPU.
-- ``"compiled"`` (default): one ``torch.compile``-d function per group: the moments and the update d in
-  one pass, the four row sums the test and the projection need (⟨g, w⟩, ‖g‖², ‖w‖², ⟨w, d⟩) in a second,
-  the view chosen with ``torch.where`` (no data-dependent branch, no host synchronisation), and the
-  projected step in a third. The per-row coefficients go through a small buffer so that they are computed
-  once per row. The per-step scalars enter as one float64 tensor, so a new learning rate or step count
-  never recompiles. Where compilation is impossible it warns and uses ``"foreach"``.
+- ``"compiled"`` (default): one ``torch.compile``-d function per group: the moments, the update d and the
+  four row sums the test and the projection need (⟨g, w⟩, ‖g‖², ‖w‖², ⟨w, d⟩) in one pass, the view chosen
+  with ``torch.where`` (no data-dependent branch, no host synchronisation), and the projected step in a
+  second. The per-row coefficients go through a small buffer so that they are computed once per row. The
+  scalars that change (learning rate, bias corrections, decay factors) enter as one float64 tensor, so a
+  schedule or a new step count never recompiles; the group's fixed β, μ, ε, δ are compile-time constants
+  (as tensors they stop inductor from fusing the moment update into the reduction). Where compilation is
+  impossible it warns and uses ``"foreach"``.
 
 The bucketing by (device, step count), float32 state, compilation and fallback are
 :mod:`paperzoo.shared.torch.optim`'s; this file holds AdamP's and SGDP's arithmetic.
@@ -124,7 +126,7 @@ def project_radial(param: Tensor, update: Tensor, view: View, eps: float = 1e-8)
     return (update_rows - unit * (unit * update_rows).sum(dim=1, keepdim=True)).reshape(update.shape)
 
 
-def _projection_coefficients(theta: Tensor, grad: Tensor, update: Tensor, delta: Tensor, eps: Tensor) -> Tensor:
+def _projection_coefficients(theta: Tensor, grad: Tensor, update: Tensor, delta: float, eps: float) -> Tensor:
     """:func:`scale_invariant_view` and :func:`project_radial` as traceable tensor code (the compiled step).
 
     From four row sums, ⟨g_i, w_i⟩, ‖g_i‖², ‖w_i‖², ⟨w_i, d_i⟩ (the layer view's are their totals), the
@@ -208,10 +210,16 @@ class _AdamPScalars:
         )
 
     def as_tensor(self, device: torch.device) -> Tensor:
-        """The changing scalars as one float64 tensor on ``device`` (the compiled function's input)."""
-        values = [self.beta1, self.one_minus_beta1, self.beta2, self.one_minus_beta2, self.eps, self.step_size]
-        values += [self.inverse_bias_correction2_sqrt, self.delta, self.decay, self.projected_decay]
+        """The scalars that change from step to step (or with a schedule) as one float64 tensor on ``device``:
+        the compiled function's input, so that they never recompile it."""
+        values = [self.step_size, self.inverse_bias_correction2_sqrt, self.decay, self.projected_decay]
         return float64_tensor(values, device)
+
+    def constants(self) -> tuple[float, ...]:
+        """The scalars fixed for a group (β1, 1 − β1, β2, 1 − β2, ε, δ): compile-time constants of the compiled
+        step. As graph inputs they cost inductor the fusion of the moment update into the reduction pass (an
+        extra pass over every matrix, about 2.3× slower here); a group that changes them recompiles once."""
+        return (self.beta1, self.one_minus_beta1, self.beta2, self.one_minus_beta2, self.eps, self.delta)
 
 
 class AdamP(BucketedOptimizer):
@@ -365,11 +373,16 @@ def _adamp_foreach(bucket: Bucket, c: _AdamPScalars) -> None:
 
 
 def _adamp_direction(
-    param: Tensor, grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, scalars: Tensor, nesterov: bool
+    param: Tensor,
+    grad: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    inverse_bias_correction2_sqrt: Tensor,
+    constants: tuple[float, ...],
+    nesterov: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The traceable AdamP moments and unprojected update d: (θ, g, m_t, v_t, d), in the state dtype."""
-    beta1, one_minus_beta1, beta2, one_minus_beta2, eps = scalars.to(exp_avg.dtype)[:5].unbind()
-    inverse_bias_correction2_sqrt = scalars[6].to(exp_avg.dtype)
+    beta1, one_minus_beta1, beta2, one_minus_beta2, eps, _ = constants
     theta, grad = param.to(exp_avg.dtype), grad.to(exp_avg.dtype)
     # m_t = β1·m + (1 − β1)·g  (lerp);  v_t = β2·v + (1 − β2)·g²
     new_exp_avg = torch.lerp(exp_avg, grad, one_minus_beta1)
@@ -385,26 +398,29 @@ def _adamp_fused(
     grads: list[Tensor],
     state: dict[str, list[Tensor]],
     scalars: Tensor,
+    constants: tuple[float, ...],
     nesterov: bool,
     coefficients: list[Tensor],
 ) -> None:
     """One AdamP step of a bucket as one traceable function (compiled by :data:`_ADAMP_COMPILED`).
 
-    ``coefficients`` are the buffers of :func:`_coefficient_buffers`, one per matrix parameter.
+    ``scalars`` holds the step's changing values (:meth:`_AdamPScalars.as_tensor`), ``constants`` the group's
+    fixed ones (:meth:`_AdamPScalars.constants`); ``coefficients`` are the buffers of
+    :func:`_coefficient_buffers`, one per matrix parameter.
     """
-    values = scalars.to(state["exp_avg"][0].dtype)
-    eps, step_size, decay, projected_decay = values[4], values[5], values[8], values[9]
+    step_size, inverse_bias_correction2_sqrt, decay, projected_decay = scalars.to(state["exp_avg"][0].dtype).unbind()
+    eps, delta = constants[4], constants[5]
     matrices = iter(coefficients)
     for param, grad, exp_avg, exp_avg_sq in zip(params, grads, state["exp_avg"], state["exp_avg_sq"], strict=True):
         theta, grad, new_exp_avg, new_exp_avg_sq, update = _adamp_direction(
-            param, grad, exp_avg, exp_avg_sq, scalars, nesterov
+            param, grad, exp_avg, exp_avg_sq, inverse_bias_correction2_sqrt, constants, nesterov
         )
         exp_avg.copy_(new_exp_avg)
         exp_avg_sq.copy_(new_exp_avg_sq)
         if param.dim() > 1:
             # d_i ← d_i − k_i·w_i;  w ← w·(1 − lr·λ·r) − lr/(1 − β1^t)·d  (r = wd_ratio where projected)
             k = next(matrices)
-            k.copy_(_projection_coefficients(theta, grad, update, scalars[7], eps))
+            k.copy_(_projection_coefficients(theta, grad, update, delta, eps))
             rows = theta.shape[0]
             w = theta.reshape(rows, -1)
             factor = torch.where(k[-1] > 0, projected_decay, decay)
@@ -420,7 +436,7 @@ _ADAMP_COMPILED = CompiledStep("AdamP", _adamp_fused, fallback=_adamp_foreach)
 
 def _adamp_compiled(bucket: Bucket, c: _AdamPScalars) -> None:
     """The fused compiled step; the foreach step (with a warning) where compilation is impossible."""
-    _ADAMP_COMPILED(bucket, c, c.nesterov, _coefficient_buffers(bucket, "exp_avg"))
+    _ADAMP_COMPILED(bucket, c, c.constants(), c.nesterov, _coefficient_buffers(bucket, "exp_avg"))
 
 
 _ADAMP = implementations(compiled=_adamp_compiled, foreach=_adamp_foreach, single_tensor=_adamp_single_tensor)
@@ -455,9 +471,14 @@ class _SGDPScalars:
         )
 
     def as_tensor(self, device: torch.device) -> Tensor:
-        """The changing scalars as one float64 tensor on ``device`` (the compiled function's input)."""
-        values = [self.lr, self.momentum, self.one_minus_dampening, self.eps, self.delta]
-        return float64_tensor([*values, self.decay, self.projected_decay], device)
+        """The scalars that change with a schedule as one float64 tensor on ``device`` (the compiled function's
+        input, so that they never recompile it)."""
+        return float64_tensor([self.lr, self.decay, self.projected_decay], device)
+
+    def constants(self) -> tuple[float, ...]:
+        """The scalars fixed for a group (μ, 1 − dampening, ε, δ): compile-time constants of the compiled step,
+        as in AdamP (:meth:`_AdamPScalars.constants`)."""
+        return (self.momentum, self.one_minus_dampening, self.eps, self.delta)
 
 
 class SGDP(BucketedOptimizer):
@@ -589,10 +610,10 @@ def _sgdp_foreach(bucket: Bucket, c: _SGDPScalars) -> None:
 
 
 def _sgdp_direction(
-    param: Tensor, grad: Tensor, buf: Tensor, scalars: Tensor, nesterov: bool
+    param: Tensor, grad: Tensor, buf: Tensor, constants: tuple[float, ...], nesterov: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The traceable SGDP buffer and unprojected update d: (θ, g, b, d), in the state dtype."""
-    _, momentum, one_minus_dampening = scalars.to(buf.dtype)[:3].unbind()
+    momentum, one_minus_dampening = constants[:2]
     theta, grad = param.to(buf.dtype), grad.to(buf.dtype)
     # b ← μ·b + (1 − dampening)·g;  d = g + μ·b (Nesterov) or b
     new_buf = buf * momentum + one_minus_dampening * grad
@@ -604,23 +625,26 @@ def _sgdp_fused(
     grads: list[Tensor],
     state: dict[str, list[Tensor]],
     scalars: Tensor,
+    constants: tuple[float, ...],
     nesterov: bool,
     coefficients: list[Tensor],
 ) -> None:
     """One SGDP step of a bucket as one traceable function (compiled by :data:`_SGDP_COMPILED`).
 
-    ``coefficients`` are the buffers of :func:`_coefficient_buffers`, one per matrix parameter.
+    ``scalars`` holds the changing values (:meth:`_SGDPScalars.as_tensor`), ``constants`` the group's fixed
+    ones (:meth:`_SGDPScalars.constants`); ``coefficients`` are the buffers of :func:`_coefficient_buffers`,
+    one per matrix parameter.
     """
-    values = scalars.to(state["momentum_buffer"][0].dtype)
-    lr, eps, decay, projected_decay = values[0], values[3], values[5], values[6]
+    lr, decay, projected_decay = scalars.to(state["momentum_buffer"][0].dtype).unbind()
+    eps, delta = constants[2], constants[3]
     matrices = iter(coefficients)
     for param, grad, buf in zip(params, grads, state["momentum_buffer"], strict=True):
-        theta, grad, new_buf, update = _sgdp_direction(param, grad, buf, scalars, nesterov)
+        theta, grad, new_buf, update = _sgdp_direction(param, grad, buf, constants, nesterov)
         factor = decay
         if param.dim() > 1:
             # d_i ← d_i − k_i·w_i (stored into b without Nesterov, where d is b); r = wd_ratio where projected
             k = next(matrices)
-            k.copy_(_projection_coefficients(theta, grad, update, scalars[4], eps))
+            k.copy_(_projection_coefficients(theta, grad, update, delta, eps))
             rows = theta.shape[0]
             w = theta.reshape(rows, -1)
             update = (update.reshape(rows, -1) - w * k[:-1].unsqueeze(1)).reshape(param.shape)
@@ -637,7 +661,7 @@ _SGDP_COMPILED = CompiledStep("SGDP", _sgdp_fused, fallback=_sgdp_foreach)
 
 def _sgdp_compiled(bucket: Bucket, c: _SGDPScalars) -> None:
     """The fused compiled step; the foreach step (with a warning) where compilation is impossible."""
-    _SGDP_COMPILED(bucket, c, c.nesterov, _coefficient_buffers(bucket, "momentum_buffer"))
+    _SGDP_COMPILED(bucket, c, c.constants(), c.nesterov, _coefficient_buffers(bucket, "momentum_buffer"))
 
 
 _SGDP = implementations(compiled=_sgdp_compiled, foreach=_sgdp_foreach, single_tensor=_sgdp_single_tensor)
