@@ -10,27 +10,22 @@ seconds), so that ``paperzoo.bone`` itself imports only torch.
 from __future__ import annotations
 
 import logging
-import math
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from paperzoo.bone.adapter import LLAMA_TARGETS, BoneConfig, apply_bone, target_shapes, trainable_parameter_count
+from paperzoo.bone.adapter import LLAMA_TARGETS, BoneConfig, apply_bone, target_shapes
 from paperzoo.bone.layer import matched_lora_rank
 from paperzoo.shared.torch.arithmetic_lm import (
     CharTokenizer,
+    FinetuneResult,
     ModelConfig,
     Splits,
-    accuracy,
-    build_llama,
-    cosine_schedule,
-    eval_loss,
-    lm_batch,
-    lm_loss,
+)
+from paperzoo.shared.torch.arithmetic_lm import (
+    finetune as finetune_llama,
 )
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
 
@@ -109,18 +104,6 @@ class FinetuneConfig:
         check_positive("target_loss", self.target_loss)
 
 
-@dataclass
-class FinetuneResult:
-    train_loss: list[float]
-    val_accuracy: float
-    val_loss: float
-    test_accuracy: float
-    trainable_params: int
-    train_s: float
-    step_ms: float
-    init_logit_max_diff: float = math.nan
-
-
 def finetune(
     base_state: dict[str, torch.Tensor],
     model_config: ModelConfig,
@@ -133,53 +116,9 @@ def finetune(
     evaluate: bool = True,
     probe: torch.Tensor | None = None,
 ) -> FinetuneResult:
-    """Fine-tune a fresh copy of the base weights by ``method`` at learning rate ``lr``; evaluate greedily.
-
-    The batch order depends on ``seed`` only, so every method and learning rate sees the same batches. With
-    ``probe`` (input ids), ``init_logit_max_diff`` is max |logits after attaching - base logits| at step 0.
-    """
-    check_positive("lr", lr)
-    torch.manual_seed(seed)
-    model = build_llama(model_config, tok)
-    model.load_state_dict(base_state)
-    model.eval()
-    base_logits = None
-    if probe is not None:
-        with torch.no_grad():
-            base_logits = model(input_ids=probe).logits
-    forward, trained = attach_method(model, method, config.r)
-    init_diff = math.nan
-    if base_logits is not None:
-        with torch.no_grad():
-            init_diff = float((forward(input_ids=probe).logits - base_logits).abs().max())
-    params = [p for p in trained.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = cosine_schedule(opt, config.steps)
-    rng = random.Random(seed)
-    forward.train()
-    losses = []
-    start = time.perf_counter()
-    for _ in range(config.steps):
-        loss = lm_loss(forward, lm_batch(tok, rng.sample(splits.train, config.batch_size)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    train_s = time.perf_counter() - start
-    forward.eval()
-    val_acc = val_loss = test_acc = math.nan
-    if evaluate:
-        val_acc = accuracy(forward, tok, splits.val, config.eval_batch)
-        val_loss = eval_loss(forward, tok, splits.val, config.eval_batch)
-        test_acc = accuracy(forward, tok, splits.test, config.eval_batch)
-    return FinetuneResult(
-        train_loss=losses,
-        val_accuracy=val_acc,
-        val_loss=val_loss,
-        test_accuracy=test_acc,
-        trainable_params=trainable_parameter_count(trained),
-        train_s=train_s,
-        step_ms=1000 * train_s / config.steps,
-        init_logit_max_diff=init_diff,
-    )
+    """Fine-tune a fresh copy of the base weights by ``method`` at learning rate ``lr`` (the shared loop,
+    :func:`paperzoo.shared.torch.arithmetic_lm.finetune`: same batches for every method), evaluate greedily."""
+    return finetune_llama(
+        base_state, model_config, lambda model: attach_method(model, method, config.r)[1], lr, config.steps,
+        config.batch_size, splits, seed, tok, config.eval_batch, evaluate, probe,
+    )  # fmt: skip

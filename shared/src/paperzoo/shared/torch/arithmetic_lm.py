@@ -22,7 +22,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,3 +355,90 @@ def eval_loss(model: nn.Module, tok: CharTokenizer, problems: Sequence[Problem],
         total += float(lm_loss(model, b)) * n
         count += n
     return total / count
+
+
+# ------------------------------------------------------------------------------------------- fine-tuning
+@dataclass
+class FinetuneResult:
+    """One fine-tuning run: the per-step training loss, greedy exact match and loss on the held-out splits, the
+    trained parameter count, the training time, and (with a probe) the logit change at initialisation."""
+
+    train_loss: list[float]
+    val_accuracy: float
+    val_loss: float
+    test_accuracy: float
+    trainable_params: int
+    train_s: float
+    step_ms: float
+    init_logit_max_diff: float = math.nan
+
+
+def finetune(
+    base_state: dict[str, torch.Tensor],
+    model_config: ModelConfig,
+    attach: Callable[[nn.Module], nn.Module],
+    lr: float,
+    steps: int,
+    batch_size: int,
+    splits: Splits,
+    seed: int,
+    tok: CharTokenizer,
+    eval_batch: int = 256,
+    evaluate: bool = True,
+    probe: torch.Tensor | None = None,
+) -> FinetuneResult:
+    """Fine-tune a fresh copy of the base weights at learning rate ``lr``; evaluate greedily.
+
+    ``attach(model)`` prepares the tiny Llama in place for a method (injects adapters, sets ``requires_grad``) and
+    returns the module whose trainable parameters are trained; the forward is always the Llama itself. AdamW (no
+    weight decay) with cosine decay to 0 over ``steps`` and no warm-up; ``batch_size`` problems per step drawn by
+    ``random.Random(seed)``, so every method and learning rate sees the same batches. With ``probe`` (input ids),
+    ``init_logit_max_diff`` = max |logits after attaching − base logits| at step 0.
+    """
+    check_positive("lr", lr)
+    check_positive_int("steps", steps)
+    check_positive_int("batch_size", batch_size)
+    torch.manual_seed(seed)
+    model = build_llama(model_config, tok)
+    model.load_state_dict(base_state)
+    model.eval()
+    base_logits = None
+    if probe is not None:
+        with torch.no_grad():
+            base_logits = model(input_ids=probe).logits
+    trained = attach(model)
+    init_diff = math.nan
+    if base_logits is not None:
+        with torch.no_grad():
+            init_diff = float((model(input_ids=probe).logits - base_logits).abs().max())
+    params = [p for p in trained.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    sched = cosine_schedule(opt, steps)
+    rng = random.Random(seed)
+    model.train()
+    losses = []
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = lm_loss(model, lm_batch(tok, rng.sample(splits.train, batch_size)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    train_s = time.perf_counter() - start
+    model.eval()
+    val_acc = val_loss = test_acc = math.nan
+    if evaluate:
+        val_acc = accuracy(model, tok, splits.val, eval_batch)
+        val_loss = eval_loss(model, tok, splits.val, eval_batch)
+        test_acc = accuracy(model, tok, splits.test, eval_batch)
+    return FinetuneResult(
+        train_loss=losses,
+        val_accuracy=val_acc,
+        val_loss=val_loss,
+        test_accuracy=test_acc,
+        trainable_params=sum(p.numel() for p in params),
+        train_s=train_s,
+        step_ms=1000 * train_s / steps,
+        init_logit_max_diff=init_diff,
+    )
