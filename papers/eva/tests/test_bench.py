@@ -1,0 +1,102 @@
+"""The benchmark's learning-rate choice, claims, rank summaries and configs (no training here)."""
+
+import pytest
+
+from paperzoo.eva.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, aggregate, full_claims
+from paperzoo.eva.eva import EvaState
+from paperzoo.eva.train import FinetuneConfig, eva_batches, loss_metrics, rank_metrics
+
+LRS = (3e-3, 1e-2, 3e-2)
+
+
+def seed_metrics(early: dict, val: dict, test: dict | None = None, rank_std: float = 1.3) -> dict:
+    m = {"eva_rho2/rank_std": rank_std, "eva_rho2/eva_converged": 1.0, "eva_rho2/budget_error": 0.0}
+    for arm in early:
+        for i, lr in enumerate(LRS):
+            key = f"{arm}@{lr:g}"
+            m |= {f"{key}/val_accuracy": val[arm][i], f"{key}/val_loss": 1 - val[arm][i],
+                  f"{key}/test_accuracy": (test or val)[arm][i], f"{key}/early_train_loss": early[arm][i],
+                  f"{key}/steps_to_target": 100.0, f"{key}/mean_train_loss": 0.5, f"{key}/final_train_loss": 0.2,
+                  f"{key}/trainable_params": 10.0, f"{key}/step_ms": 1.0}  # fmt: skip
+    return m
+
+
+def test_aggregate_picks_each_lr_by_validation_and_the_claims_read_it():
+    early = {"lora": (2.0, 1.6, 1.0), "pissa": (1.5, 1.4, 1.3), "eva_rho1": (1.8, 1.3, 1.2),
+             "eva_rho2": (1.9, 1.4, 0.9)}  # fmt: skip
+    val = {"lora": (0.05, 0.10, 0.02), "pissa": (0.08, 0.06, 0.0), "eva_rho1": (0.06, 0.12, 0.03),
+           "eva_rho2": (0.05, 0.09, 0.04)}  # fmt: skip
+    out = aggregate([seed_metrics(early, val)] * 2)[0]
+    assert out["lora/lr"] == 1e-2 and out["lora/early_train_loss"] == 1.6  # by validation, not by early loss
+    assert out["pissa/lr"] == 3e-3 and out["pissa/lr_at_edge"] == 1.0
+    verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [seed_metrics(early, val)])["claims"]]
+    # rho=2: early 1.4 < 1.6 reproduced; test 0.09 >= 0.10 not; rho=1: 1.3 < 1.6, 0.12 >= 0.10; ranks non-uniform
+    assert verdicts == ["reproduced", "not reproduced", "reproduced", "reproduced", "reproduced"]
+
+
+def test_claims_are_inconclusive_below_the_accuracy_guard_and_uniform_ranks_fail():
+    early = {m: (2.0, 1.5, 1.0) for m in ("lora", "pissa", "eva_rho1", "eva_rho2")}
+    val = {m: (0.01, 0.03, 0.02) for m in early}
+    verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [seed_metrics(early, val, rank_std=0.0)])["claims"]]
+    assert verdicts[:4] == ["inconclusive"] * 4
+    assert verdicts[4] == "not reproduced"
+    assert len(full_claims(FullConfig())) == 5
+
+
+def test_loss_and_rank_metrics_hand_computed():
+    config = FinetuneConfig(steps=6, early_steps=2, loss_window=2, target_loss=0.5)
+    m = loss_metrics([2.0, 1.0, 0.6, 0.5, 0.4, 0.3], config)
+    assert m == {"early_train_loss": 1.5, "mean_train_loss": 4.8 / 6, "final_train_loss": 0.35,
+                 "steps_to_target": 5.0}  # fmt: skip
+    state = EvaState(components={}, ranks={"a": 0, "b": 6, "c": 3}, base_ranks={"a": 3, "b": 3, "c": 3},
+                     max_components={"a": 6, "b": 6, "c": 6}, groups={}, explained_variance_ratio={}, batches=4,
+                     converged=True)  # fmt: skip
+    r = rank_metrics(state)
+    summary = (r["rank_min"], r["rank_max"], r["layers_changed"], r["layers_removed"], r["budget_error"])
+    assert summary == (0, 6, 2, 1, 0)
+
+
+def test_eva_batches_are_seeded_full_batches(tok):
+    from paperzoo.shared.torch.arithmetic_lm import make_problems
+
+    problems = make_problems(50, "-", (1, 2), 0)
+    a, b, c = eva_batches(tok, problems, 16, 0), eva_batches(tok, problems, 16, 0), eva_batches(tok, problems, 16, 1)
+    assert len(a) == 3 and all(x["input_ids"].shape[0] == 16 for x in a)
+    assert all((x["input_ids"] == y["input_ids"]).all() for x, y in zip(a, b, strict=True))
+    assert not (a[0]["input_ids"].shape == c[0]["input_ids"].shape and (a[0]["input_ids"] == c[0]["input_ids"]).all())
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: FullConfig(methods=("lora", "dora")), "methods"),
+        (lambda: FullConfig(learning_rates=()), "learning_rates"),
+        (lambda: FullConfig(learning_rates=(1e-3, -1.0)), "learning_rates"),
+        (lambda: SmokeConfig(lr=0.0), "lr"),
+        (lambda: FinetuneConfig(early_steps=500), "early_steps"),
+        (lambda: FinetuneConfig(r=0), "r"),
+        (lambda: PaperConfig(rhos=(0.5,)), "rho"),
+        (lambda: PaperConfig(dtype="int8"), "dtype"),
+    ],
+)
+def test_bad_configs_raise(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_paper_scale_is_config_only():
+    with pytest.raises(NotImplementedError, match="Llama-2-7b"):
+        BENCHMARK.run(BENCHMARK.scales["paper"], 0)
+
+
+def test_eva_methods_need_a_state_and_share_lora_budget(tiny_llama):
+    from paperzoo.eva.train import attach_method, trainable_parameter_count
+
+    with pytest.raises(ValueError, match="eva_state"):
+        attach_method(tiny_llama(), "eva_rho2", 4)
+    with pytest.raises(ValueError, match="method"):
+        attach_method(tiny_llama(), "adalora", 4)
+    lora, pissa = attach_method(tiny_llama(), "lora", 4), attach_method(tiny_llama(), "pissa", 4)
+    # r = 4 on q, k, v, o (32 x 32), up (32 -> 64), down (64 -> 32), 2 layers
+    expected = 2 * 4 * (4 * 64 + 2 * 96)
+    assert trainable_parameter_count(lora) == trainable_parameter_count(pissa) == expected
