@@ -1,0 +1,202 @@
+"""OpenES (hand-computed rank transform, gradient and Adam step, schedules, a quadratic), the lifetime features,
+and the LPO drift's limiting cases (PPO's clipped loss, plain importance-weighted PG, drift(r=1)=0, drift>=0,
+TA-LPO at n/N = 0)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from paperzoo.ta_lpg import (
+    ESConfig,
+    LPOESConfig,
+    PPOConfig,
+    ask,
+    drift,
+    es_gradient,
+    init_drift_params,
+    init_es,
+    lpg_lifetime_features,
+    lpo_features,
+    lpo_lifetime_features,
+    lpo_policy_loss,
+    pairwise_rank,
+    ppo_clip_loss,
+    tell,
+)
+
+
+# ------------------------------------------------------------------------------------------------- OpenES
+def test_pairwise_rank_hand_values_and_ties():
+    f = jnp.array([1.0, 0.5, -2.0, 3.0, 0.7, 0.7])
+    # pair 0: plus wins; pair 1: minus wins; pair 2: tie -> minus (official strict comparison)
+    np.testing.assert_array_equal(pairwise_rank(f), [1.0, 0.0, 0.0, 1.0, 0.0, 1.0])
+
+
+def test_ask_builds_adjacent_antithetic_pairs():
+    state = init_es(jnp.array([1.0, -2.0, 0.5]), ESConfig(sigma=0.3))
+    eps, cand = ask(jax.random.key(0), state, 4)
+    assert eps.shape == (4, 3) and cand.shape == (8, 3)
+    np.testing.assert_allclose(cand[::2], state.mean + 0.3 * eps, rtol=1e-6)
+    np.testing.assert_allclose(cand[1::2], state.mean - 0.3 * eps, rtol=1e-6)
+    np.testing.assert_allclose((cand[::2] + cand[1::2]) / 2, jnp.broadcast_to(state.mean, (4, 3)), atol=1e-6)
+
+
+def test_es_gradient_and_first_adam_step_by_hand():
+    config = ESConfig(lr=0.01, sigma=0.1, lr_decay=0.5, lr_limit=0.004)
+    eps = jnp.array([[1.0, 2.0], [-0.5, 1.0], [3.0, 0.0]])
+    fitness = jnp.array([2.0, 1.0, 0.0, 1.0, 5.0, 4.0])  # winners: +, -, +
+    # g = 1/(2 P sigma) sum_i (w+ - w-) eps_i = (eps_0 - eps_1 + eps_2) / 0.6
+    expected = (eps[0] - eps[1] + eps[2]) / (2 * 3 * 0.1)
+    np.testing.assert_allclose(es_gradient(eps, pairwise_rank(fitness), 0.1), expected, rtol=1e-6)
+    state = init_es(jnp.zeros(2), config)
+    new, grad = tell(state, eps, fitness, config)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+    # Adam's bias-corrected first step is lr * g / (|g| + eps) = lr * sign(g) per coordinate.
+    np.testing.assert_allclose(new.mean, 0.01 * np.sign(expected), rtol=1e-5)
+    # lr decays by 0.5 down to its floor; sigma keeps its floor
+    assert float(new.lr) == pytest.approx(0.005)
+    new2, _ = tell(new, eps, fitness, config)
+    assert float(new2.lr) == pytest.approx(0.004) and float(new2.sigma) == pytest.approx(0.1)
+    assert int(new2.generation) == 2
+
+
+def test_es_solves_a_quadratic():
+    """OpenES with antithetic pairs and the pairwise rank transform climbs f(theta) = -||theta - c||^2."""
+    c = jnp.array([0.5, -1.0, 2.0, 0.0, 1.5])
+    config = ESConfig(lr=0.05, lr_decay=0.99, lr_limit=1e-3, sigma=0.1)
+
+    def gen(state, key):
+        eps, cand = ask(key, state, 16)
+        fitness = -jnp.sum((cand - c) ** 2, axis=-1)
+        return tell(state, eps, fitness, config)[0], None
+
+    state, _ = jax.lax.scan(gen, init_es(jnp.zeros(5), config), jax.random.split(jax.random.key(0), 400))
+    assert float(jnp.linalg.norm(state.mean - c)) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"sigma": -1.0}, "sigma"),
+        ({"lr_decay": 1.5}, "lr_decay"),
+        ({"mean_decay": 1.0}, "mean_decay"),
+    ],
+)
+def test_es_config_rejects_bad_values(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        ESConfig(**kwargs)
+
+
+def test_es_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="fitness"):
+        pairwise_rank(jnp.zeros(3))
+    with pytest.raises(ValueError, match="mean"):
+        init_es(jnp.zeros((2, 2)), ESConfig())
+    with pytest.raises(ValueError, match="n_pairs"):
+        ask(jax.random.key(0), init_es(jnp.zeros(2), ESConfig()), 0)
+
+
+# -------------------------------------------------------------------------------------- lifetime features
+def test_lpg_lifetime_features():
+    np.testing.assert_allclose(lpg_lifetime_features(25, 100), [0.25, np.log(100.0)], rtol=1e-6)
+    np.testing.assert_allclose(lpg_lifetime_features(25, 100, "raw"), [25.0, 100.0])
+    with pytest.raises(ValueError, match="mode"):
+        lpg_lifetime_features(1, 2, "log")
+
+
+def test_lpo_lifetime_features():
+    x = jnp.arange(8.0).reshape(1, 8)
+    np.testing.assert_allclose(lpo_lifetime_features(x, 0.5), jnp.concatenate([x, 0.5 * x], axis=-1))
+
+
+# ---------------------------------------------------------------------------------------------------- LPO
+RATIO = jnp.exp(jax.random.normal(jax.random.key(1), (4096,)) * 0.4)  # spans both sides of the clip range
+ADV = jax.random.normal(jax.random.key(2), (4096,))
+
+
+def test_zero_drift_with_ppo_init_is_ppo_clip_loss():
+    zero = init_drift_params(jax.random.key(0), ta=False, zeros=True)
+    d = drift(zero, RATIO, ADV, ppo_init=True)
+    lpo, ppo = lpo_policy_loss(RATIO, ADV, d), ppo_clip_loss(RATIO, ADV)
+    # Equal up to the 1e-4 margin (per sample, so at most 1e-4 on the mean), and not trivially.
+    assert abs(float(lpo - ppo)) <= 1e-4
+    assert float(jnp.mean(d > 0)) > 0.05
+
+
+def test_zero_drift_without_ppo_init_is_importance_weighted_pg():
+    zero = init_drift_params(jax.random.key(0), ta=False, zeros=True)
+    d = drift(zero, RATIO, ADV, ppo_init=False)
+    np.testing.assert_array_equal(d, 0.0)
+    np.testing.assert_allclose(lpo_policy_loss(RATIO, ADV, d), -jnp.mean(RATIO * ADV), rtol=1e-6)
+
+
+@pytest.mark.parametrize("ppo_init", [True, False])
+@pytest.mark.parametrize("ta", [True, False])
+def test_drift_vanishes_at_ratio_one_and_is_non_negative(ppo_init, ta):
+    params = init_drift_params(jax.random.key(3), ta=ta)
+    params = jax.tree.map(lambda w: 5.0 * w, params)  # a large random drift network
+    progress = jnp.float32(0.7) if ta else None
+    np.testing.assert_array_equal(drift(params, jnp.ones(64), ADV[:64], ppo_init, progress=progress), 0.0)
+    d = drift(params, RATIO, ADV, ppo_init, progress=progress)
+    assert float(d.min()) >= 0.0 and float(d.max()) > 0.0
+
+
+def test_ta_lpo_at_progress_zero_is_lpo_with_first_half_weights():
+    ta_params = init_drift_params(jax.random.key(4), ta=True)
+    lpo_params = jax.tree.map(lambda w: w, ta_params)
+    lpo_params["Dense_0"]["kernel"] = ta_params["Dense_0"]["kernel"][:8]
+    ta = drift(ta_params, RATIO, ADV, True, progress=jnp.float32(0.0))
+    np.testing.assert_allclose(ta, drift(lpo_params, RATIO, ADV, True), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ta, drift(ta_params, RATIO, ADV, True, progress=jnp.float32(1.0)))
+
+
+def test_lpo_features_by_hand():
+    f = lpo_features(jnp.array([2.0]), jnp.array([-3.0]))[0]
+    x = np.array([np.log(2.0), np.log(2.0) ** 2, -1.0, 1.0])
+    np.testing.assert_allclose(f, np.concatenate([x, -3.0 * x]), rtol=1e-6)
+
+
+def test_ppo_configs_reject_bad_values():
+    with pytest.raises(ValueError, match="objective"):
+        PPOConfig(objective="a2c")
+    with pytest.raises(ValueError, match="num_minibatches"):
+        PPOConfig(num_envs=3, num_steps=5, num_minibatches=4)
+    with pytest.raises(ValueError, match=r"ppo\.objective"):
+        LPOESConfig(ppo=PPOConfig(objective="ppo"))
+
+
+# ----------------------------------------------------------------------------------------- PPO / LPO on gymnax
+TINY_PPO = PPOConfig(
+    objective="ta_lpo",
+    total_steps=512,
+    num_envs=2,
+    num_steps=64,
+    update_epochs=2,
+    num_minibatches=2,
+    eval_envs=4,
+    eval_steps=100,
+    drift_hidden=8,
+)
+
+
+def test_ppo_lifetime_common_random_numbers_and_drift_effect():
+    """Two PPO agents with the same key and drift network train identically (the antithetic pairs of LPO-ES
+    rely on it); a different drift network changes the agent."""
+    from paperzoo.ta_lpg import compile_jit, make_ppo_train
+
+    train = make_ppo_train(TINY_PPO)
+    zero = init_drift_params(jax.random.key(0), ta=True, hidden=8, zeros=True)
+    big = jax.tree.map(lambda w: 50.0 * w, init_drift_params(jax.random.key(1), ta=True, hidden=8))
+    stacked = jax.tree.map(lambda a, b: jnp.stack([a, a, b]), zero, big)
+    fn = compile_jit(
+        lambda k, p: jax.vmap(train, in_axes=(None, 0))(k, p), jax.random.key(0), stacked, fast_compile=True
+    )
+    out = fn(jax.random.key(2), stacked)
+    np.testing.assert_array_equal(out["train_returns"][0], out["train_returns"][1])
+    assert out["return"][0] == out["return"][1]
+    assert not np.array_equal(out["train_returns"][0], out["train_returns"][2])
+    assert np.all(np.asarray(out["episodes"]) > 0)
