@@ -42,6 +42,7 @@ from paperzoo.shared.torch.arithmetic_lm import (
     lm_batch,
     make_problems,
     pretrained_base,
+    steps_to_target,
     subtraction_splits,
 )
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
@@ -244,8 +245,6 @@ def run_full(config: FullConfig, seed: int) -> Result:
 
 
 def steps_to_target_of(losses: list[float], config: FinetuneConfig) -> int:
-    from paperzoo.bone.train import steps_to_target
-
     return steps_to_target(losses, config.target_loss, config.loss_window)
 
 
