@@ -37,17 +37,16 @@ from paperzoo.shared.torch.arithmetic_lm import (
     CharTokenizer,
     ModelConfig,
     PretrainConfig,
-    accuracy,
     build_llama,
     lm_batch,
     make_problems,
+    prepare_experiment,
     pretrained_base,
     steps_to_target,
     subtraction_splits,
 )
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
 
-log = logging.getLogger("paperzoo.bone")
 for noisy in ("transformers", "peft", "accelerate"):
     logging.getLogger(noisy).setLevel(logging.ERROR)
 
@@ -211,19 +210,13 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 # ----------------------------------------------------------------------------------------------- full
 def run_full(config: FullConfig, seed: int) -> Result:
     tok = CharTokenizer()
-    base_state, info = pretrained_base(config.pretrain, tok, config.cache_dir)
-    log.info("base model: cache %s (%s)", "hit" if info["cache_hit"] else "miss, pretrained", info["path"])
     f = config.finetune
-    splits = subtraction_splits(f.n_train, f.n_val, f.n_test, f.digits, seed)
-    base = build_llama(config.pretrain.model, tok)
-    base.load_state_dict(base_state)
-    base.eval()
-    add = make_problems(config.n_base_eval, "+", config.pretrain.digits, 40_000 + seed)
-    metrics: dict[str, float] = {
-        "base/pretrain_final_loss": info["final_loss"],
-        "base/addition_accuracy": accuracy(base, tok, add, config.finetune.eval_batch),
-        "base/subtraction_accuracy": accuracy(base, tok, splits.test, config.finetune.eval_batch),
-    }
+    experiment = prepare_experiment(
+        config.pretrain, tok, config.cache_dir, f.n_train, f.n_val, f.n_test, f.digits, config.n_base_eval,
+        f.eval_batch, seed,
+    )  # fmt: skip
+    base_state, splits = experiment.base_state, experiment.splits
+    metrics: dict[str, float] = dict(experiment.metrics)
     series: dict[str, list[float]] = {}
     runs = [(m, lr) for m in config.methods for lr in config.learning_rates]
     for method, lr in progress(runs, desc=f"fine-tuning, seed {seed}", total=len(runs)):

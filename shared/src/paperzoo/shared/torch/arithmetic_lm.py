@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import random
 import time
@@ -34,6 +35,7 @@ from torch.nn import functional as F
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
 
 DEFAULT_CACHE_DIR = "~/.cache/paperzoo/arithmetic-lm"
+log = logging.getLogger("paperzoo.arithmetic_lm")
 
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -442,3 +444,45 @@ def finetune(
         step_ms=1000 * train_s / steps,
         init_logit_max_diff=init_diff,
     )
+
+
+@dataclass
+class Experiment:
+    """The start of one seed's fine-tuning experiment: the pretrained base weights, the base model built from them
+    (eval mode), the seed's subtraction splits, and the base model's metrics (``base/pretrain_final_loss``, greedy
+    exact match on held-out additions and on the subtraction test split)."""
+
+    base_state: dict[str, torch.Tensor]
+    base: nn.Module
+    splits: Splits
+    metrics: dict[str, float]
+
+
+def prepare_experiment(
+    pretrain: PretrainConfig,
+    tok: CharTokenizer,
+    cache_dir: str | Path | None,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    digits: Sequence[int],
+    n_base_eval: int,
+    eval_batch: int,
+    seed: int,
+) -> Experiment:
+    """The pretrained base (:func:`pretrained_base`, cached in ``cache_dir``), the subtraction splits of ``seed``
+    (:func:`subtraction_splits`) and the base model's accuracy on ``n_base_eval`` fresh additions and on the
+    subtraction test split, before any fine-tuning."""
+    base_state, info = pretrained_base(pretrain, tok, cache_dir)
+    log.info("base model: cache %s (%s)", "hit" if info["cache_hit"] else "miss, pretrained", info["path"])
+    splits = subtraction_splits(n_train, n_val, n_test, digits, seed)
+    base = build_llama(pretrain.model, tok)
+    base.load_state_dict(base_state)
+    base.eval()
+    additions = make_problems(n_base_eval, "+", pretrain.digits, 40_000 + seed)
+    metrics = {
+        "base/pretrain_final_loss": info["final_loss"],
+        "base/addition_accuracy": accuracy(base, tok, additions, eval_batch),
+        "base/subtraction_accuracy": accuracy(base, tok, splits.test, eval_batch),
+    }
+    return Experiment(base_state, base, splits, metrics)
