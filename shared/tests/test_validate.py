@@ -3,6 +3,7 @@ import math
 import pytest
 
 from paperzoo.shared.validate import (
+    check_betas,
     check_non_negative,
     check_one_of,
     check_positive,
@@ -53,3 +54,12 @@ def test_positive_non_negative_int_one_of():
     assert check_one_of("mode", "a", ("a", "b")) == "a"
     with pytest.raises(ValueError, match="mode must be one of"):
         check_one_of("mode", "c", ("a", "b"))
+
+
+def test_check_betas():
+    assert check_betas([0.9, 0.999], 2) == (0.9, 0.999)
+    assert check_betas((0.0, 0.5, 0.99), 3) == (0.0, 0.5, 0.99)
+    bad_cases = (((0.9,), "tuple of 2"), (0.9, "tuple of 2"), ((0.9, 1.0), r"betas\[1\]"), ((-0.1, 0.9), r"betas\[0\]"))
+    for bad, match in bad_cases:
+        with pytest.raises(ValueError, match=match):
+            check_betas(bad, 2)

@@ -58,3 +58,12 @@ def check_one_of(name: str, value: Any, options: Collection[Any]) -> Any:
     if value not in options:
         raise ValueError(f"{name} must be one of {sorted(map(repr, options))}, got {value!r}")
     return value
+
+
+def check_betas(value: Any, count: int, name: str = "betas") -> tuple[float, ...]:
+    """Require a tuple or list of ``count`` decay rates, each in [0, 1) (an optimizer's ``betas``)."""
+    if not isinstance(value, (tuple, list)) or len(value) != count:
+        raise ValueError(f"{name} must be a tuple of {count} numbers in [0, 1), got {value!r}")
+    for index, beta in enumerate(value):
+        check_range(f"{name}[{index}]", beta, 0.0, 1.0, high_inclusive=False)
+    return tuple(value)

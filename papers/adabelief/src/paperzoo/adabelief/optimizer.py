@@ -62,7 +62,7 @@ from paperzoo.shared.torch.optim import (
     float64_tensor,
     implementations,
 )
-from paperzoo.shared.validate import check_non_negative, check_one_of, check_range
+from paperzoo.shared.validate import check_betas, check_non_negative, check_one_of
 
 __all__ = ["IMPLEMENTATIONS", "AdaBelief"]
 
@@ -220,11 +220,7 @@ class AdaBelief(BucketedOptimizer):
 
     def _validate(self, settings: dict[str, Any]) -> None:
         check_non_negative("lr", settings["lr"])
-        betas = settings["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (β1, β2), got {betas!r}")
-        for index, beta in enumerate(betas):
-            check_range(f"betas[{index}]", beta, 0.0, 1.0, low_inclusive=True, high_inclusive=False)
+        check_betas(settings["betas"], 2)
         check_non_negative("eps", settings["eps"])
         check_non_negative("weight_decay", settings["weight_decay"])
         for flag in ("amsgrad", "weight_decouple", "fixed_decay", "rectify", "degenerated_to_sgd"):

@@ -76,7 +76,7 @@ from paperzoo.shared.torch.optim import (
     float64_tensor,
     implementations,
 )
-from paperzoo.shared.validate import check_non_negative, check_one_of, check_range
+from paperzoo.shared.validate import check_betas, check_non_negative, check_one_of
 
 __all__ = ["IMPLEMENTATIONS", "STATE_TENSORS", "Adan"]
 
@@ -273,11 +273,7 @@ class Adan(BucketedOptimizer):
 
 def _validate_settings(settings: dict[str, Any]) -> None:
     check_non_negative("lr", settings["lr"])
-    betas = settings["betas"]
-    if not isinstance(betas, (tuple, list)) or len(betas) != 3:
-        raise ValueError(f"betas must be a triple (b1, b2, b3), got {betas!r}")
-    for index, beta in enumerate(betas):
-        check_range(f"betas[{index}]", beta, 0.0, 1.0, low_inclusive=True, high_inclusive=False)
+    check_betas(settings["betas"], 3)
     check_non_negative("eps", settings["eps"])
     check_non_negative("weight_decay", settings["weight_decay"])
     check_non_negative("max_grad_norm", settings["max_grad_norm"])
