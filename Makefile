@@ -11,7 +11,7 @@ RUN := $(UV) run --locked
 PAPERS ?=
 module = $(subst -,_,$(1))
 
-.PHONY: help sync test lint bench-smoke bench-full baseline report new-paper
+.PHONY: help sync test lint bench-smoke bench-full baseline report rederive new-paper
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,8 +41,11 @@ baseline: ## re-record smoke baselines (the only way a baseline changes), PAPERS
 	@test -n "$(PAPERS)" || { echo "usage: make baseline PAPERS='slug ...'" >&2; exit 2; }
 	$(RUN) --all-packages paperzoo baseline --papers $(PAPERS)
 
-report: ## regenerate the README table from the committed results
+report: ## regenerate the README table and each paper's results block from the committed results
 	$(RUN) --all-packages paperzoo report
+
+rederive: ## re-derive committed full-scale verdicts from their seed records, nothing re-run (PAPERS=... or all)
+	$(RUN) --all-packages paperzoo rederive $(if $(PAPERS),--papers $(PAPERS))
 
 lint: ## ruff lint and format check
 	$(RUN) ruff check .

@@ -36,9 +36,9 @@ def run(config, seed):
 BENCHMARK = Benchmark(
     slug="good", title="A good paper", framework="torch",
     scales={s: Config(n=1) for s in ("smoke", "full", "paper")},
-    seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2)}, run=run,
-    claims={s: (Claim("method beats baseline", Compare("method/score", ">", "baseline/score"),
-                      guards=(Compare("baseline/score", ">", 0.1),)),) for s in ("smoke", "full")},
+    seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2)}, run={s: run for s in ("smoke", "full", "paper")},
+    claims={s: lambda config: (Claim("method beats baseline", Compare("method/score", ">", "baseline/score"),
+                                     guards=(Compare("baseline/score", ">", 0.1),)),) for s in ("smoke", "full")},
     metrics=(MetricSpec("*/score", "higher", 0.05), MetricSpec("*/loss", "lower", 0.1, relative=True)),
 )
 """
@@ -85,6 +85,10 @@ def zoo(tmp_path: Path) -> tuple[dict[str, Paper], Path]:
     (root / "benchmarks" / "baselines").mkdir(parents=True)
     (root / "benchmarks" / "results").mkdir(parents=True)
     (root / "README.md").write_text(f"# zoo\n\n{readme.BEGIN}\n{readme.END}\n\nafter\n")
+    (root / "papers" / "good").mkdir(parents=True)
+    (root / "papers" / "good" / "README.md").write_text(
+        f"# good\n\n## Results\n{readme.RESULTS_BEGIN}\n{readme.RESULTS_END}\n\nReading: hand-written.\n"
+    )
     registry = {
         name: Paper(name, f"fakezoo.{name}", (str(tmp_path),))
         for name in ("good", "crash", "hang", "garbage", "silent")
@@ -205,16 +209,66 @@ def test_dry_run_prints_commands_and_runs_nothing(zoo, capsys):
 def test_full_scale_verdict_flip_fails_and_honest_record_passes(zoo, capsys):
     registry, root = zoo
     good = only(registry, "good")
-    assert cli.main(["bench", "--scale", "full"], good, root) == 0  # first record: verdicts only reported
+    full = ["bench", "--scale", "full", "--allow-dirty"]  # the fake root is no git checkout
+    assert cli.main(full, good, root) == 0  # first record: verdicts only reported
     path = summary_path(root / "benchmarks/results", "good", "full")
     summary = read_json(path)
     assert summary["claims"][0]["verdict"] == "reproduced" and summary["seeds"] == [0, 1, 2]
+    assert summary["git"]["dirty_override"] is True
     assert "good" in (root / "README.md").read_text() and "after" in (root / "README.md").read_text()
-    assert cli.main(["bench", "--scale", "full"], good, root) == 0  # same verdict
+    paper_readme = (root / "papers/good/README.md").read_text()
+    assert "✅ C1 | method beats baseline" in paper_readme and "| 2 | 0.9 vs 0.5 |" in paper_readme
+    assert paper_readme.endswith("Reading: hand-written.\n") and "recorded with --allow-dirty" in paper_readme
+    assert cli.main(["report", "--check"], good, root) == 0
+    assert cli.main(full, good, root) == 0  # same verdict
     summary["claims"][0]["verdict"] = "not reproduced"
     path.write_text(json.dumps(summary))
-    assert cli.main(["bench", "--scale", "full"], good, root) == 1
+    assert cli.main(full, good, root) == 1
     assert "verdict flipped" in capsys.readouterr().out
+    path.write_text(json.dumps(summary))  # a record edited by hand: the README blocks no longer match it
+    assert cli.main(["report", "--check"], good, root) == 1
+    assert "papers/good/README.md" in capsys.readouterr().err
+
+
+def test_full_scale_refuses_a_dirty_or_unknown_tree(zoo, capsys):
+    registry, root = zoo
+    good = only(registry, "good")
+    assert cli.main(["bench", "--scale", "full"], good, root) == 2  # not a git checkout: cannot prove clean
+    assert "not a git checkout" in capsys.readouterr().err
+    # The checkout holds the fake papers too, so their records name its commit.
+    git = ["git", "-C", str(root.parent), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (root.parent / ".gitignore").write_text("runs/\nresults/\n__pycache__/\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    (root / "README.md").write_text((root / "README.md").read_text() + "\nan uncommitted edit\n")
+    assert cli.main(["bench", "--scale", "full"], good, root) == 2
+    assert "uncommitted changes" in capsys.readouterr().err
+    assert not summary_path(root / "benchmarks/results", "good", "full").exists()
+    subprocess.run([*git, "commit", "-qam", "edit"], check=True)
+    assert cli.main(["bench", "--scale", "full"], good, root) == 0
+    summary = read_json(summary_path(root / "benchmarks/results", "good", "full"))
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert summary["git"] == {"commit": head, "dirty": False}
+
+
+def test_rederive_recomputes_claims_from_seed_records(zoo, capsys, monkeypatch):
+    registry, root = zoo
+    good = only(registry, "good")
+    assert cli.main(["bench", "--scale", "full", "--allow-dirty"], good, root) == 0
+    path = summary_path(root / "benchmarks/results", "good", "full")
+    summary = read_json(path)
+    summary["claims"] = [{"claim": "stale", "verdict": "not reproduced"}]
+    summary["means"]["method/score"] = -1.0
+    path.write_text(json.dumps(summary))
+    monkeypatch.syspath_prepend(good["good"].pythonpath[0])
+    assert cli.main(["rederive", "--papers", "good"], good, root) == 0
+    # The README was rendered from the original run, which the re-derived record equals again.
+    assert cli.main(["report", "--check", "--papers", "good"], good, root) == 0
+    fresh = read_json(path)
+    assert fresh["claims"][0]["verdict"] == "reproduced" and fresh["means"]["method/score"] == pytest.approx(0.9)
+    assert fresh["wall_time_s"] == summary["wall_time_s"] and "rederived" in fresh
+    assert cli.main(["report", "--check"], good, root) == 0
 
 
 def test_compare_reads_existing_records(zoo):

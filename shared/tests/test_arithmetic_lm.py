@@ -1,10 +1,9 @@
-"""paperzoo.shared.torch.arithmetic_lm: traces, tokenizer, batches, greedy decoding, the base-model cache."""
+"""paperzoo.shared.testbeds.arithmetic_lm: traces, tokenizer, batches, greedy decoding, the base-model cache."""
 
 import pytest
 import torch
 
-from paperzoo.shared.torch import configure
-from paperzoo.shared.torch.arithmetic_lm import (
+from paperzoo.shared.testbeds.arithmetic_lm import (
     CharTokenizer,
     ModelConfig,
     PretrainConfig,
@@ -19,6 +18,7 @@ from paperzoo.shared.torch.arithmetic_lm import (
     steps_to_target,
     subtraction_splits,
 )
+from paperzoo.shared.torch import configure
 
 configure(threads=1, deterministic=True)
 

@@ -31,6 +31,11 @@ def pick_best_lr(per_seed):
     return [{**m, "m/best_lr": float(best)} for m in per_seed]
 
 
+def fraction_claims(config: Config) -> tuple[Claim, ...]:
+    """Claims built from the config that was run: the bound is the config's n."""
+    return (Claim("x is a fraction", Compare("m/x", "<=", 1.0)), Claim("x below n", Compare("m/x", "<", config.n)))
+
+
 def make(**changes):
     kwargs = dict(
         slug="demo",
@@ -38,10 +43,10 @@ def make(**changes):
         framework="torch",
         scales={"smoke": Config(), "full": Config(), "paper": Config()},
         seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0,)},
-        run=run,
-        claims={s: (Claim("x is a fraction", Compare("m/x", "<=", 1.0)),) for s in ("smoke", "full")},
+        run={s: run for s in ("smoke", "full", "paper")},
+        claims={s: fraction_claims for s in ("smoke", "full")},
         metrics=(MetricSpec("m/x", "higher", 0.1),),
-        aggregate=pick_best_lr,
+        aggregate={"full": pick_best_lr},
     )
     kwargs.update(changes)
     return Benchmark(**kwargs)
@@ -53,7 +58,11 @@ def make(**changes):
         ({"framework": "mxnet"}, "framework"),
         ({"scales": {"smoke": Config(), "full": Config()}}, "'paper'"),
         ({"seeds": {"smoke": (0,), "full": (0, 1), "paper": (0,)}}, "at least 3"),
-        ({"claims": {"smoke": ()}}, "claim"),
+        ({"claims": {"smoke": fraction_claims}}, "claims must declare 'full'"),
+        ({"claims": {"smoke": lambda c: (), "full": fraction_claims}}, "at least one claim"),
+        ({"claims": {"smoke": fraction_claims, "full": ()}}, "callable"),
+        ({"run": {"smoke": run, "full": run}}, "run must declare 'paper'"),
+        ({"plot": {"huge": run}}, "unknown scale"),
         ({"scales": {"smoke": {"device": "cpu"}, "full": Config(), "paper": Config()}}, "frozen dataclass"),
     ],
 )
@@ -75,6 +84,43 @@ def test_summarize_aggregates_across_seeds_then_averages():
     assert summary["means"]["m/best_lr"] == 0.1  # tie on mean val (1.0): max keeps the first
     assert summary["regression"] == {"m/x": {"better": "higher", "tolerance": 0.1, "relative": False}}
     assert summary["claims"][0]["verdict"] == "reproduced"
+    assert "m/best_lr" not in make().summarize("smoke", [{"m/x": 0.2, "m/lr_0.1/val": 2.0, "m/lr_1/val": 1.0}])["means"]
+
+
+def test_claims_are_built_from_the_config_that_ran():
+    bench = make()
+    per_seed = [{"m/x": 0.5, "m/lr_0.1/val": 1.0, "m/lr_1/val": 1.0}]
+    assert bench.summarize("full", per_seed)["claims"][1]["verdict"] == "reproduced"  # 0.5 < n = 3
+    small = dataclasses.replace(bench.scales["full"], n=0)
+    assert bench.summarize("full", per_seed, small)["claims"][1]["verdict"] == "not reproduced"  # 0.5 < 0 fails
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    rates: tuple[float, ...] = (0.1, 1.0)
+    steps: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    inner: Inner = Inner()
+    grid: tuple[tuple[str, tuple[float, ...]], ...] = (("a", (1.0, 2.0)),)
+    scale: float = 1.0
+    device: str = "cpu"
+
+
+def test_config_round_trips_through_json():
+    from paperzoo.shared.benchmark import config_from_dict
+    from paperzoo.shared.records import to_jsonable
+
+    config = Outer(inner=Inner(rates=(0.5,), steps=7), grid=(("b", (3.0,)),), scale=2.0, device="cuda")
+    data = json.loads(json.dumps(to_jsonable(config)))
+    assert config_from_dict(Outer(), data) == config
+    assert config_from_dict(Outer(), {"scale": 2}).scale == 2.0 and isinstance(
+        config_from_dict(Outer(), {"scale": 2}).scale, float
+    )
+    with pytest.raises(ValueError, match="unknown config field"):
+        config_from_dict(Outer(), {"nope": 1})
 
 
 def test_mean_and_std_marks_non_finite():
@@ -83,7 +129,16 @@ def test_mean_and_std_marks_non_finite():
 
 
 def test_cli_writes_records_summary_and_prints_table(tmp_path, capsys):
-    assert main(make(), ["--scale", "full", "--out", str(tmp_path), "--device", "cpu", "--quiet"]) == 0
+    drawn = []
+
+    def plot(config, records, folder):
+        drawn.append((config.device, [r["seed"] for r in records]))
+        return [folder / "figure.png"]
+
+    assert (
+        main(make(plot={"full": plot}), ["--scale", "full", "--out", str(tmp_path), "--device", "cpu", "--quiet"]) == 0
+    )
+    assert drawn == [("cpu", [0, 1, 2])]
     folder = tmp_path / "demo" / "full"
     assert sorted(p.name for p in folder.iterdir()) == [
         "seed-0.json",
@@ -96,6 +151,7 @@ def test_cli_writes_records_summary_and_prints_table(tmp_path, capsys):
     assert record["series"]["m/curve"] == [1.0, 2.0, 3.0] and record["wall_time_s"] >= 0
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["seeds"] == [0, 1, 2] and summary["means"]["m/best_lr"] == pytest.approx(0.1)
+    assert summary["plots"] == ["figure.png"]
     out = capsys.readouterr().out
     assert "[reproduced] x is a fraction" in out and "best_lr" in out
 
@@ -112,6 +168,42 @@ def test_paper_scale_refuses_without_permission_on_cpu(tmp_path, capsys, monkeyp
     assert main(make(), ["--scale", "paper", "--out", str(tmp_path)]) == 2
     assert "--allow-download" in capsys.readouterr().err
     assert not tmp_path.joinpath("demo").exists()
+
+
+def test_derive_is_stable_distinct_and_validated():
+    from paperzoo.shared.seeding import derive
+
+    assert derive(0, "levels") == derive(0, "levels")
+    values = {derive(s, name, i) for s in range(5) for name in ("levels", "eval") for i in range(20)}
+    assert len(values) == 200 and all(0 <= v < 2**31 for v in values)
+    assert derive(0, "a") != derive(1, "a") and derive(0, "a", 1) != derive(0, "a1")
+    # The value is a fixed function of its arguments, the same on every machine and process.
+    assert derive(0, "levels") == 1953880491
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed"):
+            derive(bad, "x")
+    with pytest.raises(ValueError, match="name"):
+        derive(0)
+    with pytest.raises(ValueError, match="names"):
+        derive(0, 1.5)
+
+
+def test_derive_ignores_pythonhashseed():
+    import subprocess
+    import sys
+
+    code = "from paperzoo.shared.seeding import derive; print(derive(3, 'held-out'))"
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": h},
+        ).stdout
+        for h in ("0", "1", "random")
+    }
+    assert len(outputs) == 1
 
 
 def test_seed_everything():

@@ -38,7 +38,7 @@ def test_non_finite_metric_is_nan_and_pattern_without_match_is_missing():
     ],
 )
 def test_verdicts(statement, verdict):
-    result = Claim("text", statement).evaluate(MEANS)
+    result = Claim("text", statement).evaluate([MEANS])
     assert result["verdict"] == verdict
     if verdict in ("reproduced", "not reproduced"):
         assert result["values"]["lhs"] == evaluate_term(statement.lhs, MEANS)
@@ -51,9 +51,31 @@ def test_failed_guard_makes_a_claim_inconclusive_even_when_it_holds():
         Compare("a/acc", ">=", "b/acc"),
         guards=(Compare("a/acc", ">", 0.2), Compare("b/acc", ">", 0.2)),
     )
-    result = claim.evaluate(both_at_chance)
+    result = claim.evaluate([both_at_chance])
     assert result["verdict"] == "inconclusive" and "a/acc > 0.2" in result["detail"]
-    assert claim.evaluate({"a/acc": 0.9, "b/acc": 0.5})["verdict"] == "reproduced"
+    assert claim.evaluate([{"a/acc": 0.9, "b/acc": 0.5}])["verdict"] == "reproduced"
+
+
+def test_claims_compare_seed_means_and_record_each_seed():
+    per_seed = [
+        {"a/acc": 0.9, "b/acc": 0.8, "fixed_1/acc": 0.7, "fixed_2/acc": 0.6},
+        {"a/acc": 0.7, "b/acc": 0.9, "fixed_1/acc": 0.3, "fixed_2/acc": 0.5},
+    ]
+    result = Claim("a >= b", Compare("a/acc", ">=", "b/acc")).evaluate(per_seed)
+    assert result["verdict"] == "not reproduced"  # means 0.80 vs 0.85, although seed 0 alone says otherwise
+    assert result["values"]["lhs_per_seed"] == [0.9, 0.7] and result["values"]["rhs_per_seed"] == [0.8, 0.9]
+    # A pattern term picks one arm by seed mean (fixed_2: 0.55 > 0.50) and reports that arm in every seed.
+    best = Claim("a > best fixed", Compare("a/acc", ">", Max("fixed_*/acc"))).evaluate(per_seed)
+    assert best["values"]["rhs"] == pytest.approx(0.55) and best["values"]["rhs_per_seed"] == [0.6, 0.5]
+    constant = Claim("a > 0.5", Compare("a/acc", ">", 0.5)).evaluate(per_seed)
+    assert constant["values"]["rhs_per_seed"] == [0.5, 0.5]
+
+
+def test_claims_need_per_seed_metrics():
+    with pytest.raises(ValueError, match="per_seed"):
+        Claim("a", Compare("a/acc", ">", 0.5)).evaluate(MEANS)
+    with pytest.raises(ValueError, match="per_seed"):
+        Claim("a", Compare("a/acc", ">", 0.5)).evaluate([])
 
 
 def test_bad_statements_raise():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.testbeds.classify import MLP, History, SmallCNN, TinyViT, as_tensors, train_classifier
 from paperzoo.shared.torch import STANDARD_SHAPES, median_step_time, standard_optimizer_params
-from paperzoo.shared.torch.classify import MLP, History, SmallCNN, TinyViT, as_tensors, train_classifier
 
 
 def test_standard_set_is_4_5m_float32_params_with_grads():
@@ -89,3 +89,26 @@ def test_tiny_vit_shapes_size_and_bad_shapes():
         TinyViT(image_size=8, patch_size=3)
     with pytest.raises(ValueError, match="heads"):
         TinyViT(dim=10, heads=4)
+
+
+def test_weight_decay_groups_spare_biases_norms_and_tokens():
+    from paperzoo.shared.torch import weight_decay_groups
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Conv1d(8, 2, 3))
+    model.register_parameter("cls_token", torch.nn.Parameter(torch.zeros(8)))
+    model[0].bias.requires_grad_(False)
+    decay, no_decay = weight_decay_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert {id(p) for p in decay["params"]} == {id(model[0].weight), id(model[2].weight)}
+    assert {id(p) for p in no_decay["params"]} == {
+        id(model[1].weight),
+        id(model[1].bias),
+        id(model[2].bias),
+        id(model.cls_token),
+    }
+    optimizer = torch.optim.AdamW(weight_decay_groups(model, 0.1), lr=1e-3)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1, 0.0]
+    only_vectors = torch.nn.LayerNorm(3)
+    assert [g["weight_decay"] for g in weight_decay_groups(only_vectors, 0.1)] == [0.0]
+    with pytest.raises(ValueError, match="weight_decay"):
+        weight_decay_groups(model, -1.0)

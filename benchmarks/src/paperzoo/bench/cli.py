@@ -7,14 +7,17 @@ that crashed, hung or wrote invalid records; 2 a usage error (an unknown slug li
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from paperzoo.bench import compare, readme, runner, scaffold
 from paperzoo.bench.discovery import Paper, discover, repo_root
-from paperzoo.shared.records import read_json, summary_path, write_json_atomic
+from paperzoo.shared.cli import DIRTY_OVERRIDE
+from paperzoo.shared.records import git_info, read_json, seed_record_path, summary_path, utc_now, write_json_atomic
 from paperzoo.shared.report import format_table
 
 TIMEOUTS_S = {"smoke": 120.0, "full": 1800.0}
@@ -48,13 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "bench":
             p.add_argument("--timeout", type=float, help="seconds per paper (default: 120 smoke, 1800 full)")
             p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+            p.add_argument(
+                "--allow-dirty",
+                action="store_true",
+                help="record full-scale results from a tree with uncommitted changes (the records say so)",
+            )
 
     base = sub.add_parser("baseline", help="run papers at smoke scale and write their baselines")
     base.add_argument("--papers", nargs="+", required=True)
     base.add_argument("--timeout", type=float)
 
-    rep = sub.add_parser("report", help="regenerate the README table from benchmarks/results")
-    rep.add_argument("--check", action="store_true", help="exit 1 if README.md is not up to date")
+    rep = sub.add_parser("report", help="regenerate the README tables and result blocks from benchmarks/results")
+    rep.add_argument("--check", action="store_true", help="exit 1 if a README is not up to date")
+    rep.add_argument("--papers", nargs="+", help="only these papers' READMEs (default: all, and the root table)")
+
+    red = sub.add_parser(
+        "rederive", help="re-derive committed full-scale summaries (means, claims) from their seed records"
+    )
+    red.add_argument("--papers", nargs="+", help="slugs (default: all with committed results)")
 
     new = sub.add_parser("new-paper", help="scaffold papers/<slug> so that it passes the conformance tests")
     new.add_argument("slug")
@@ -107,12 +121,22 @@ def cmd_bench(args: argparse.Namespace, registry: Mapping[str, Paper], root: Pat
         for paper in papers:
             print(shlex.join(runner.command(paper, args.scale, None, out)))
         return 0
+    if args.scale == "full":
+        git = git_info(root)
+        if git["dirty"] is not False and not args.allow_dirty:
+            state = "has uncommitted changes" if git["dirty"] else "is not a git checkout"
+            raise UsageError(
+                f"{root} {state}: full-scale results are recorded from a clean tree at a named commit "
+                "(commit first, or pass --allow-dirty, which the records then state)"
+            )
+    # With --allow-dirty the children are told so, and their records say so.
+    extra_env = {DIRTY_OVERRIDE: "1"} if args.scale == "full" and args.allow_dirty else {}
     checks = []
     for paper in papers:
         committed_path = summary_path(root / "benchmarks" / "results", paper.slug, args.scale)
         committed = read_json(committed_path) if committed_path.is_file() else None
         print(f"running {paper.slug} ({args.scale}) ...", file=sys.stderr, flush=True)
-        outcome = runner.run_paper(paper, args.scale, out, timeout)
+        outcome = runner.run_paper(paper, args.scale, out, timeout, extra_env=extra_env)
         print(f"  {outcome.status} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
         checks += judge(outcome, args.scale, root, committed)
     if args.scale == "full" and out == default_out(root, "full"):
@@ -150,14 +174,53 @@ def cmd_baseline(args: argparse.Namespace, registry: Mapping[str, Paper], root: 
     return status
 
 
-def write_readme(root: Path, registry: Mapping[str, Paper], write: bool = True) -> bool:
-    """Regenerate the README table (when ``write``); True if the file is, or was, out of date."""
-    path = root / "README.md"
-    text = path.read_text(encoding="utf-8")
-    new = readme.render(text, readme.table_rows(root / "benchmarks" / "results", list(registry)))
-    if write and new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
+def write_readme(
+    root: Path, registry: Mapping[str, Paper], write: bool = True, papers: list[str] | None = None
+) -> list[Path]:
+    """Regenerate the root README's table and each paper README's results block (when ``write``).
+
+    ``papers`` limits the work to those papers' READMEs (the root table is left alone). Returns the
+    READMEs that are (or were) out of date.
+    """
+    results = root / "benchmarks" / "results"
+    stale = []
+    renders = {}
+    if papers is None:
+        renders[root / "README.md"] = lambda text: readme.render(text, readme.table_rows(results, list(registry)))
+    for slug in papers or registry:
+        path = summary_path(results, slug, "full")
+        summary = read_json(path) if path.is_file() else None
+        renders[root / "papers" / slug / "README.md"] = lambda text, s=summary, slug=slug: readme.render_paper(
+            text, s, slug
+        )
+    for path, render in renders.items():
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new != text:
+            stale.append(path)
+            if write:
+                path.write_text(new, encoding="utf-8")
+    return stale
+
+
+def rederive(paper: Paper, results: Path) -> dict[str, Any]:
+    """Recompute a committed full-scale summary's means and claims from its seed records (nothing is run).
+
+    The paper's current ``BENCHMARK`` rebuilds the recorded config and evaluates its current claims; run
+    facts (wall time, git commit of the run, plots) are kept, and ``rederived`` records when and at which
+    commit the verdicts were re-derived.
+    """
+    benchmark = importlib.import_module(f"{paper.module}.bench").BENCHMARK
+    path = summary_path(results, paper.slug, "full")
+    summary = read_json(path)
+    records = [read_json(seed_record_path(results, paper.slug, "full", seed)) for seed in summary["seeds"]]
+    config = benchmark.config_from_dict("full", summary["config"])
+    summary.update(benchmark.summarize("full", [r["metrics"] for r in records], config))
+    summary["rederived"] = {"git": git_info(results), "utc": utc_now()}
+    write_json_atomic(path, summary)
+    return summary
 
 
 def main(argv: list[str] | None = None, registry: Mapping[str, Paper] | None = None, root: Path | None = None) -> int:
@@ -186,9 +249,20 @@ def main(argv: list[str] | None = None, registry: Mapping[str, Paper] | None = N
             return cmd_compare(args, registry, root)
         if args.command == "baseline":
             return cmd_baseline(args, registry, root)
-        stale = write_readme(root, registry, write=not args.check)
+        if args.command == "rederive":
+            results = root / "benchmarks" / "results"
+            chosen = args.papers or [s for s in registry if summary_path(results, s, "full").is_file()]
+            for paper in select(registry, chosen):
+                summary = rederive(paper, results)
+                verdicts = ", ".join(c["verdict"] for c in summary["claims"])
+                print(f"{paper.slug}: {verdicts}")
+            print("run `make report` to regenerate the READMEs", file=sys.stderr)
+            return 0
+        papers = [p.slug for p in select(registry, args.papers)] if args.papers else None
+        stale = write_readme(root, registry, write=not args.check, papers=papers)
         if args.check and stale:
-            print("README.md's table is out of date: run `make report`", file=sys.stderr)
+            names = ", ".join(str(p.relative_to(root)) for p in stale)
+            print(f"out of date: {names}: run `make report`", file=sys.stderr)
             return 1
         return 0
     except (UsageError, FileExistsError, ValueError) as err:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,8 @@ def command(paper: Paper, scale: str, seeds: list[int] | None, out: Path, device
     return cmd
 
 
-def _child_env(paper: Paper) -> dict[str, str]:
-    env = dict(os.environ)
+def _child_env(paper: Paper, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ) | dict(extra or {})
     env["PAPERZOO_QUIET"] = "1"
     env.setdefault("HF_HUB_OFFLINE", "1")
     if paper.pythonpath:
@@ -70,12 +71,13 @@ def run_paper(
     seeds: list[int] | None = None,
     device: str = "cpu",
     stream: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Run one paper at one scale and read back its records.
 
     The child runs in a new session (its own process group); at the time limit the whole group is
     killed, so a paper's worker processes cannot outlive it. ``stream`` passes the child's output through
-    to this terminal instead of capturing it.
+    to this terminal instead of capturing it. ``extra_env`` is added to the child's environment.
     """
     folder = summary_path(out, paper.slug, scale).parent
     previous = {p: p.stat().st_mtime_ns for p in folder.glob("*.json")} if folder.is_dir() else {}
@@ -86,7 +88,7 @@ def run_paper(
         stdout=pipe,
         stderr=pipe,
         text=True,
-        env=_child_env(paper),
+        env=_child_env(paper, extra_env),
         start_new_session=True,
     )
     try:

@@ -1,28 +1,34 @@
 """The declaration every paper's ``bench.py`` exports as ``BENCHMARK``.
 
 A benchmark names its scales (``smoke``, ``full``, ``paper``) with a frozen, self-validating config per
-scale, the seeds per scale, a ``run(config, seed) -> Result`` function, the claims per scale, and how
-each metric is regression-checked. The CLI (:mod:`paperzoo.shared.cli`) and the harness do the rest.
+scale, and, keyed by scale: the default seeds, one runner ``(config, seed) -> Result``, the claims as a
+function of the config actually run, and optionally a cross-seed ``aggregate`` step and the plots.
+Runners live in the paper's ``experiment.py``, figures in ``plots.py``, speed figures in ``perf.py``;
+``bench.py`` only declares. The CLI (:mod:`paperzoo.shared.cli`) and the harness do the rest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from paperzoo.shared.claims import Claim, evaluate_claims
+from paperzoo.shared.claims import Claim, evaluate_claims, mean_and_std
 from paperzoo.shared.validate import check_non_negative, check_one_of
 
 SCALES = ("smoke", "full", "paper")
 FRAMEWORKS = ("torch", "jax", "tensorflow")
 Metrics = dict[str, float]
+Config = Any
+Runner = Callable[[Any, int], "Result"]
+ClaimsOf = Callable[[Any], Sequence[Claim]]
+Aggregate = Callable[[list[Metrics]], list[Metrics]]
+Plotter = Callable[[Any, list[dict[str, Any]], Path], list[Path]]
+
+__all__ = ["SCALES", "Benchmark", "MetricSpec", "Result", "config_from_dict", "mean_and_std"]
 
 
 @dataclass
@@ -58,6 +64,18 @@ class MetricSpec:
         return fnmatch.fnmatchcase(name, self.pattern)
 
 
+def _check_scale_keys(name: str, mapping: Mapping[str, Any], required: Sequence[str]) -> None:
+    unknown = set(mapping) - set(SCALES)
+    if unknown:
+        raise ValueError(f"{name} names unknown scale(s) {sorted(unknown)}; scales are {SCALES}")
+    for scale in required:
+        if scale not in mapping:
+            raise ValueError(f"{name} must declare {scale!r}, got {sorted(mapping)}")
+    for scale, value in mapping.items():
+        if not callable(value):
+            raise ValueError(f"{name}[{scale!r}] must be callable, got {type(value).__name__}")
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One paper's uniform benchmark.
@@ -68,12 +86,15 @@ class Benchmark:
         framework: ``torch``, ``jax`` or ``tensorflow``.
         scales: scale name -> frozen config dataclass instance; it must have a ``device`` field.
         seeds: scale name -> default seeds.
-        run: ``run(config, seed) -> Result``.
-        claims: scale name -> the claims checked at that scale (smoke claims must hold in CI).
+        run: scale name -> ``runner(config, seed) -> Result``, one per scale (no dispatch on config types).
+        claims: scale name -> ``claims(config) -> [Claim, ...]``: the claims checked at that scale, built
+            from the config actually run (so a non-default run is judged by its own thresholds). Smoke
+            claims must hold in CI; smoke and full are required.
         metrics: regression specs; the first matching spec applies, unmatched metrics are not checked.
-        aggregate: optional ``aggregate(per_seed_metrics) -> per_seed_metrics``, for selections that look at
-            all seeds (e.g. the learning rate with the best mean validation accuracy); applied before means.
-        plot: optional ``plot(records, out_dir) -> [png paths]`` drawing the paper's figures from seed records.
+        aggregate: scale name -> ``aggregate(per_seed_metrics) -> per_seed_metrics``, for selections that
+            look at all seeds (e.g. the learning rate with the best mean validation accuracy); applied
+            before means and claims.
+        plot: scale name -> ``plot(config, records, out_dir) -> [png paths]``, the paper's figures.
         perf: optional ``perf(device) -> {name: number}``: speed figures as ratios against a baseline
             measured in the same process; run by ``--perf``, never in CI.
         paper_needs: what the ``paper`` scale needs beyond CPU-scale (shown when it refuses to start).
@@ -82,13 +103,13 @@ class Benchmark:
     slug: str
     title: str
     framework: str
-    scales: Mapping[str, Any]
+    scales: Mapping[str, Config]
     seeds: Mapping[str, Sequence[int]]
-    run: Callable[[Any, int], Result]
-    claims: Mapping[str, tuple[Claim, ...]]
+    run: Mapping[str, Runner]
+    claims: Mapping[str, ClaimsOf]
     metrics: tuple[MetricSpec, ...]
-    aggregate: Callable[[list[Metrics]], list[Metrics]] | None = None
-    plot: Callable[[list[dict[str, Any]], Path], list[Path]] | None = None
+    aggregate: Mapping[str, Aggregate] = field(default_factory=dict)
+    plot: Mapping[str, Plotter] = field(default_factory=dict)
     perf: Callable[[str], dict[str, float]] | None = None
     paper_needs: str = "a GPU and the paper's data sets"
 
@@ -106,17 +127,30 @@ class Benchmark:
                 raise ValueError(f"seeds must give at least one seed for {scale!r}")
         if len(self.seeds["full"]) < 3:
             raise ValueError(f"seeds['full'] must have at least 3 seeds, got {list(self.seeds['full'])}")
+        _check_scale_keys("run", self.run, SCALES)
+        _check_scale_keys("claims", self.claims, ("smoke", "full"))
+        _check_scale_keys("aggregate", self.aggregate, ())
+        _check_scale_keys("plot", self.plot, ())
         for scale in ("smoke", "full"):
-            if not self.claims.get(scale):
-                raise ValueError(f"claims must give at least one claim for {scale!r}")
+            if not self.claims_for(scale, self.scales[scale]):
+                raise ValueError(f"claims[{scale!r}] must give at least one claim for the default {scale} config")
 
     def spec_for(self, name: str) -> MetricSpec | None:
         """The first regression spec matching metric ``name``, or None."""
         return next((s for s in self.metrics if s.matches(name)), None)
 
-    def summarize(self, scale: str, per_seed: list[Metrics]) -> dict[str, Any]:
-        """Seed means/stds (after ``aggregate``) and the claim verdicts of ``scale``."""
-        aggregated = self.aggregate([dict(m) for m in per_seed]) if self.aggregate else per_seed
+    def claims_for(self, scale: str, config: Config) -> tuple[Claim, ...]:
+        """The claims of ``scale`` for ``config`` (none for a scale that declares none)."""
+        return tuple(self.claims[scale](config)) if scale in self.claims else ()
+
+    def summarize(self, scale: str, per_seed: list[Metrics], config: Config | None = None) -> dict[str, Any]:
+        """Seed means/stds (after the scale's ``aggregate``) and the claim verdicts of ``scale``.
+
+        ``config`` is the config that was run (default: the scale's declared one); the claims are built from it.
+        """
+        config = self.scales[scale] if config is None else config
+        aggregate = self.aggregate.get(scale)
+        aggregated = aggregate([dict(m) for m in per_seed]) if aggregate else per_seed
         means, stds = mean_and_std(aggregated)
         regression = {
             name: {"better": spec.better, "tolerance": spec.tolerance, "relative": spec.relative}
@@ -128,20 +162,38 @@ class Benchmark:
             "stds": stds,
             "n_seeds": len(per_seed),
             "regression": regression,
-            "claims": evaluate_claims(self.claims.get(scale, ()), means),
+            "claims": evaluate_claims(self.claims_for(scale, config), aggregated),
         }
 
+    def config_from_dict(self, scale: str, data: Mapping[str, Any]) -> Config:
+        """The config object a record's ``config`` (plain JSON) describes, rebuilt on the scale's declared one."""
+        return config_from_dict(self.scales[scale], data)
 
-def mean_and_std(per_seed: list[Metrics]) -> tuple[dict[str, float | None], dict[str, float | None]]:
-    """Per-metric mean and population std over seeds; ``None`` where a seed gave a non-finite value."""
-    names = sorted({k for m in per_seed for k in m})
-    means: dict[str, float | None] = {}
-    stds: dict[str, float | None] = {}
-    for name in names:
-        values = [m.get(name) for m in per_seed]
-        if any(v is None or not math.isfinite(v) for v in values):
-            means[name] = stds[name] = None
-            continue
-        arr = np.asarray(values, dtype=np.float64)
-        means[name], stds[name] = float(arr.mean()), float(arr.std())
-    return means, stds
+
+def config_from_dict(template: Config, data: Mapping[str, Any]) -> Config:
+    """Rebuild a frozen config dataclass from its JSON form, using ``template`` (an instance) for the types.
+
+    Nested config dataclasses are rebuilt recursively and JSON lists become tuples wherever the template
+    holds a tuple; fields absent from ``data`` keep the template's value. ``ValueError`` for an unknown field.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a config must be a JSON object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(template)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown config field(s) {sorted(unknown)} for {type(template).__name__}")
+    return dataclasses.replace(template, **{k: _rebuild(getattr(template, k), v) for k, v in data.items()})
+
+
+def _rebuild(template: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(template) and isinstance(value, Mapping):
+        return config_from_dict(template, value)
+    if isinstance(template, tuple) and isinstance(value, list):
+        return _deep_tuple(value)
+    if isinstance(template, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _deep_tuple(value: Any) -> Any:
+    return tuple(_deep_tuple(v) for v in value) if isinstance(value, list) else value

@@ -1,6 +1,8 @@
 """A paper's headline statements as comparisons over seed means, and their verdicts.
 
-A :class:`Claim` pairs one statement (a :class:`Compare` or :class:`Within`) with guards: conditions
+A claim is evaluated on the per-seed metrics of a run (:meth:`Claim.evaluate`): the comparison is made
+on the seed means, and the per-seed values of both sides are recorded beside it (the README's seeds
+table). A :class:`Claim` pairs one statement (a :class:`Compare` or :class:`Within`) with guards: conditions
 that make the comparison meaningful, such as "both arms are above chance". The verdict is
 
 - ``reproduced``: every guard holds and the statement holds;
@@ -17,9 +19,11 @@ from __future__ import annotations
 import fnmatch
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from paperzoo.shared.validate import check_non_negative, check_one_of
 
@@ -50,6 +54,45 @@ class Min:
 
 
 Term = str | float | int | Max | Min
+Metrics = Mapping[str, float | None]
+
+
+def mean_and_std(per_seed: Sequence[Metrics]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Per-metric mean and population std over seeds; ``None`` where a seed gave a non-finite value."""
+    names = sorted({k for m in per_seed for k in m})
+    means: dict[str, float | None] = {}
+    stds: dict[str, float | None] = {}
+    for name in names:
+        values = [m.get(name) for m in per_seed]
+        if any(v is None or not math.isfinite(v) for v in values):
+            means[name] = stds[name] = None
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        means[name], stds[name] = float(arr.mean()), float(arr.std())
+    return means, stds
+
+
+def resolve_term(term: Term, means: Mapping[str, float | None]) -> str | float:
+    """The metric name a term stands for (the best/worst matching arm by seed mean), or its constant."""
+    if isinstance(term, (Max, Min)):
+        matches = {k: v for k, v in means.items() if fnmatch.fnmatchcase(k, term.pattern)}
+        if not matches:
+            raise KeyError(term.pattern)
+        pick = max if isinstance(term, Max) else min
+        return pick(matches, key=lambda k: -math.inf if matches[k] is None else matches[k])
+    if isinstance(term, str):
+        if term not in means:
+            raise KeyError(term)
+        return term
+    return float(term)
+
+
+def per_seed_values(term: Term, per_seed: Sequence[Metrics], means: Mapping[str, float | None]) -> list[float]:
+    """The term's value in each seed (a pattern term: the arm it picks by seed mean); NaN where missing."""
+    resolved = resolve_term(term, means)
+    if isinstance(resolved, float):
+        return [resolved] * len(per_seed)
+    return [math.nan if (v := m.get(resolved)) is None else float(v) for m in per_seed]
 
 
 def evaluate_term(term: Term, means: Mapping[str, float]) -> float:
@@ -81,7 +124,7 @@ class Compare:
     def __post_init__(self) -> None:
         check_one_of("op", self.op, tuple(_OPS))
 
-    def holds(self, means: Mapping[str, float]) -> tuple[bool, dict[str, float]]:
+    def holds(self, means: Mapping[str, float]) -> tuple[bool, dict[str, Any]]:
         """Whether the comparison holds, and the values it compared."""
         a, b = evaluate_term(self.lhs, means), evaluate_term(self.rhs, means)
         return bool(_OPS[self.op](a, b + self.margin)), {"lhs": a, "rhs": b}
@@ -102,7 +145,7 @@ class Within:
     def __post_init__(self) -> None:
         check_non_negative("tolerance", self.tolerance)
 
-    def holds(self, means: Mapping[str, float]) -> tuple[bool, dict[str, float]]:
+    def holds(self, means: Mapping[str, float]) -> tuple[bool, dict[str, Any]]:
         """Whether the two terms are within the tolerance, and the values it compared."""
         a, b = evaluate_term(self.lhs, means), evaluate_term(self.rhs, means)
         # 1e-12 absorbs float rounding of the difference (0.90 - 0.85 is 0.05000000000000004).
@@ -128,8 +171,15 @@ class Claim:
     statement: Statement
     guards: tuple[Statement, ...] = ()
 
-    def evaluate(self, means: Mapping[str, float]) -> dict[str, object]:
-        """The verdict and the numbers behind it, as a JSON-ready dict."""
+    def evaluate(self, per_seed: Sequence[Metrics]) -> dict[str, object]:
+        """The verdict on the seed means of ``per_seed`` (one metrics mapping per seed), as a JSON-ready dict.
+
+        ``values`` holds the compared means (``lhs``, ``rhs``) and each side's per-seed values
+        (``lhs_per_seed``, ``rhs_per_seed``).
+        """
+        if isinstance(per_seed, Mapping) or not per_seed:
+            raise ValueError("per_seed must be a non-empty sequence of per-seed metric mappings")
+        means, _ = mean_and_std(per_seed)
         result: dict[str, object] = {
             "claim": self.text,
             "test": str(self.statement),
@@ -138,16 +188,18 @@ class Claim:
         try:
             failed = [str(g) for g in self.guards if not g.holds(means)[0]]
             ok, values = self.statement.holds(means)
+            values["lhs_per_seed"] = per_seed_values(self.statement.lhs, per_seed, means)
+            values["rhs_per_seed"] = per_seed_values(self.statement.rhs, per_seed, means)
         except KeyError as missing:
             return {**result, "verdict": MISSING, "detail": f"no metric {missing.args[0]!r}"}
         result["values"] = values
         if failed:
             return {**result, "verdict": INCONCLUSIVE, "detail": f"guard failed: {'; '.join(failed)}"}
-        if any(math.isnan(v) for v in values.values()):
+        if math.isnan(values["lhs"]) or math.isnan(values["rhs"]):
             return {**result, "verdict": INCONCLUSIVE, "detail": "a compared value is not finite"}
         return {**result, "verdict": REPRODUCED if ok else NOT_REPRODUCED}
 
 
-def evaluate_claims(claims: tuple[Claim, ...], means: Mapping[str, float]) -> list[dict[str, object]]:
-    """Evaluate every claim on the same seed means."""
-    return [claim.evaluate(means) for claim in claims]
+def evaluate_claims(claims: Sequence[Claim], per_seed: Sequence[Metrics]) -> list[dict[str, object]]:
+    """Evaluate every claim on the same per-seed metrics."""
+    return [claim.evaluate(per_seed) for claim in claims]

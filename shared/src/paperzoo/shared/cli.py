@@ -33,6 +33,8 @@ from paperzoo.shared.report import format_claims, format_metrics_table, format_n
 from paperzoo.shared.seeding import seed_everything
 
 log = logging.getLogger("paperzoo")
+# Set to "1" by `paperzoo bench --scale full --allow-dirty`: the records say the tree was dirty on purpose.
+DIRTY_OVERRIDE = "PAPERZOO_DIRTY_OVERRIDE"
 
 
 def cuda_available(framework: str) -> bool:
@@ -81,14 +83,17 @@ def build_parser(benchmark: Benchmark) -> argparse.ArgumentParser:
 def run_scale(benchmark: Benchmark, scale: str, seeds: list[int], out: Path, device: str) -> dict[str, Any]:
     """Run ``seeds`` of ``scale``, write their records and the summary; return the summary."""
     config = dataclasses.replace(benchmark.scales[scale], device=device)
-    commit = git_info(Path(sys.modules[benchmark.run.__module__].__file__).parent)
+    runner = benchmark.run[scale]
+    commit = git_info(Path(sys.modules[runner.__module__].__file__).parent)
+    if os.environ.get(DIRTY_OVERRIDE) == "1":
+        commit["dirty_override"] = True
     records = []
     for seed in seeds:
         log.info("%s/%s: seed %d", benchmark.slug, scale, seed)
         started = utc_now()
         seed_everything(seed)
         with measure() as m:
-            result = benchmark.run(config, seed)
+            result = runner(config, seed)
         record = {
             "schema_version": SCHEMA_VERSION,
             "paper": benchmark.slug,
@@ -114,10 +119,11 @@ def run_scale(benchmark: Benchmark, scale: str, seeds: list[int], out: Path, dev
         "wall_time_s": sum(r["wall_time_s"] for r in records),
         "git": commit,
         "finished_utc": utc_now(),
-        **benchmark.summarize(scale, [r["metrics"] for r in records]),
+        **benchmark.summarize(scale, [r["metrics"] for r in records], config),
     }
     folder = summary_path(out, benchmark.slug, scale).parent
-    summary["plots"] = [p.name for p in benchmark.plot(records, folder)] if benchmark.plot else []
+    plot = benchmark.plot.get(scale)
+    summary["plots"] = [p.name for p in plot(config, records, folder)] if plot else []
     write_json_atomic(summary_path(out, benchmark.slug, scale), summary)
     return summary
 

@@ -98,7 +98,10 @@ def git_info(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10)
+            # --no-optional-locks: a run never takes the index lock (a concurrent commit must not fail).
+            out = subprocess.run(
+                ["git", "--no-optional-locks", "-C", str(path), *args], capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         return out.stdout.strip() if out.returncode == 0 else None

@@ -1,12 +1,14 @@
 """PyTorch helpers shared by the torch papers (imported only by them: this module imports torch).
 
 - :func:`configure`: threads and deterministic algorithms for reproducible runs.
+- :func:`weight_decay_groups`: parameter groups with weight decay on matrices and kernels only (no decay
+  on biases, norm gains, position or class tokens), as nanoGPT, timm and the transformer recipes do.
 - :func:`standard_optimizer_params` and :func:`median_step_time`: the optimizer speed benchmark every
   optimizer paper reports, as ratios against ``torch.optim.AdamW(fused=True)`` in the same process.
 
-Submodules: :mod:`~paperzoo.shared.torch.classify` (the digits classifiers and training loop) and
-:mod:`~paperzoo.shared.torch.optim` (the machinery of the optimizer papers: bucketing, float32 state,
-the compiled step and its fallback, the speed figures).
+Submodules: :mod:`~paperzoo.shared.torch.optim` (the machinery of the optimizer papers: bucketing, float32
+state, the compiled step and its fallback, the speed figures) and :mod:`~paperzoo.shared.torch.testing`.
+The torch testbeds (experiments several papers share) live in :mod:`paperzoo.shared.testbeds`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from paperzoo.shared.validate import check_positive_int
+from paperzoo.shared.validate import check_non_negative, check_positive_int
 
 # The standard optimizer benchmark set: 4.5M float32 parameters in the shapes of a small conv net +
 # transformer block: four 1024x1024 matrices, two 256x64x3x3 conv kernels, eight 1024 vectors.
@@ -29,6 +32,21 @@ def configure(threads: int | None = None, deterministic: bool = True) -> None:
     if threads is not None:
         torch.set_num_threads(check_positive_int("threads", threads))
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two parameter groups of ``model``'s trainable parameters: decayed (``p.ndim >= 2``) and not decayed.
+
+    ``[{"params": matrices and kernels, "weight_decay": weight_decay}, {"params": the rest, "weight_decay": 0}]``:
+    biases, norm gains and 1-D tokens get no decay. Parameters shared between modules appear once;
+    an empty group is dropped. ``ValueError`` for a negative ``weight_decay``.
+    """
+    check_non_negative("weight_decay", weight_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def standard_optimizer_params(

@@ -1,8 +1,15 @@
-"""Small image classifiers and a training loop for optimizer comparisons on in-memory data (torch).
+"""Testbed: image classification for optimizer comparisons (torch).
 
-Shared by the optimizer papers: the digits CNN, MLP and tiny ViT, minibatch training that records per-epoch
-train loss, validation accuracy/loss and test accuracy with any ``torch.optim.Optimizer``, and the ImageNet
-loaders and bfloat16 training loop of the papers' own (GPU) settings.
+Task: scikit-learn's 8x8 digits (:func:`paperzoo.shared.data.load_digits_split`: 1149 train / 288
+    validation / 360 test images), in memory; ImageNet through torchvision for the papers' GPU settings.
+Model: :class:`SmallCNN` (two conv + BatchNorm blocks, 21.5k parameters, the stand-in for CIFAR CNNs),
+    :class:`MLP`, :class:`TinyViT` (the stand-in for ViT/DeiT).
+Metrics: per epoch, train loss, validation accuracy and loss, test accuracy (:class:`History`), with
+    any ``torch.optim.Optimizer``; epochs to a validation-accuracy target.
+Used by: adabelief, adamp, adan, sgd-sai.
+
+Minibatch training with the same initial weights and batch order for every optimizer given the seed,
+and the ImageNet loaders and bfloat16 training loop of the papers' own (GPU) settings.
 """
 
 from __future__ import annotations

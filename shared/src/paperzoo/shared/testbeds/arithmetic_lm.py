@@ -1,7 +1,14 @@
-"""Generated arithmetic with column traces for tiny causal language models, and the tiny Llama itself.
+"""Testbed: fine-tuning a tiny causal LM on generated arithmetic with column traces (torch, transformers).
 
-The CPU-scale testbed of the adapter papers (Bone, EVA, ...): a tiny ``LlamaForCausalLM`` pretrained here
-on addition, then fine-tuned on subtraction, a skill it has never seen. A problem is a prompt ``a<op>b=``
+Task: pretrain on addition, then fine-tune on subtraction (a skill the base model has never seen);
+    generated problems, split by a seed into train / validation / test (:func:`subtraction_splits`).
+Model: a tiny ``LlamaForCausalLM`` built from a config (:class:`ModelConfig`, no download) with a character
+    tokenizer, pretrained here once and cached on disk (:func:`pretrained_base`).
+Metrics: training-loss curve and steps to a loss target, validation loss, greedy exact match on held-out
+    problems (:func:`finetune`, :func:`accuracy`).
+Used by: bone, eva.
+
+A problem is a prompt ``a<op>b=``
 and a trace that works one column at a time, least significant digit first, then the answer::
 
     47+85=   7+5=2 c1|4+8+1=3 c1|=132
