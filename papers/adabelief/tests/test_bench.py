@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from paperzoo.adabelief.bench import (
-    BENCHMARK,
-    FULL_CLAIMS,
-    CifarConfig,
-    DigitsConfig,
-    SmokeConfig,
-    belief_ordering,
-    make_optimizer,
-    select_learning_rates,
-)
+from paperzoo.adabelief.bench import BENCHMARK, CifarConfig, DigitsConfig, SmokeConfig, full_claims
+from paperzoo.adabelief.experiment import belief_ordering, make_optimizer, select_learning_rates
 from paperzoo.adabelief.optimizer import AdaBelief
 from paperzoo.adabelief.toys import beale, rosenbrock, trajectory
 from paperzoo.shared.lr_grid import grid_key
@@ -70,9 +63,29 @@ def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
     }
     metrics |= {f"{opt}/{name}": 1.0 for opt in ("adabelief", "adam") for name in ("beale_steps", "beale_lr")}
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
-    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    assert len(claims) == len(full_claims(config)) and all(c["verdict"] != "missing" for c in claims)
     chosen = select_learning_rates([metrics])[0]
     assert all(chosen[f"{opt}/lr"] == lrs[0] for opt, lrs in config.lr_grid)  # all tied: the smallest
+
+
+def test_full_claims_guard_on_the_budget_of_the_config_that_ran():
+    # Both optimizers reach the target in epoch 12: a claim about speed under a 30-epoch budget, none under 10.
+    config = DigitsConfig()
+    metrics = {
+        f"{grid_key(opt, lr)}/{name}": 12.0 if name == "epochs_to_target" else 0.9
+        for opt, lrs in config.lr_grid
+        for lr in lrs
+        for name in ("val_accuracy", "val_loss", "test_accuracy", "epochs_to_target")
+    }
+    metrics |= {f"{opt}/{name}": 1.0 for opt in ("adabelief", "adam") for name in ("beale_steps", "beale_lr")}
+    speed = "AdaBelief trains as fast as Adam (epochs to 95% validation accuracy)"
+
+    def verdict(cfg: DigitsConfig) -> str:
+        claims = BENCHMARK.summarize("full", [metrics], cfg)["claims"]
+        return next(c["verdict"] for c in claims if c["claim"] == speed)
+
+    assert verdict(config) == "reproduced"
+    assert verdict(dataclasses.replace(config, epochs=10)) == "inconclusive"  # never reached within 10 epochs
 
 
 def test_toy_functions_and_trajectory():

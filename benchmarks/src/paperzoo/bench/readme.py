@@ -68,8 +68,8 @@ def paper_results_lines(summary: dict[str, Any] | None, slug: str) -> list[str]:
     for i, c in enumerate(claims, 1):
         values = c.get("values") or {}
         lines.append(
-            f"| {_mark(c['verdict'])} C{i} | {c['claim']} | `{c['test']}` | "
-            f"{_mean_std(values, 'lhs')} | {_mean_std(values, 'rhs')} | {c.get('detail', '')} |"
+            f"| {_mark(c['verdict'])} C{i} | {_cell(c['claim'])} | `{_cell(c['test'])}` | "
+            f"{_mean_std(values, 'lhs')} | {_mean_std(values, 'rhs')} | {_cell(c.get('detail', ''))} |"
         )
     lines += [
         "",
@@ -119,6 +119,11 @@ def _mean_std(values: dict[str, Any], side: str) -> str:
             return format_number(float(arr[0]))
         return f"{format_number(float(arr.mean()))} ± {float(arr.std()):.2g}"
     return format_number(values.get(side))
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell (a bare ``|`` would end the cell, even in a code span)."""
+    return text.replace("|", "\\|")
 
 
 def _mark(verdict: str) -> str:
