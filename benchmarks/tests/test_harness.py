@@ -342,3 +342,20 @@ def test_atomic_write_killed_mid_write_leaves_no_partial_file(tmp_path):
         proc.wait()
         if target.exists():
             assert len(json.loads(target.read_text())["metrics"]) == 200_000
+
+
+def test_inconclusive_smoke_claim_warns_unless_its_baseline_reproduced_it():
+    summary = {"claims": [{"claim": "a beats b", "verdict": "inconclusive", "detail": "straddles"}]}
+    (warn,) = compare.check_smoke_claims("p", summary, {"claims": {"a beats b": "inconclusive"}})
+    assert warn.ok and warn.warning
+    (new,) = compare.check_smoke_claims("p", summary, None)  # no baseline verdict yet: a warning, not silence
+    assert new.ok and new.warning
+    (regressed,) = compare.check_smoke_claims("p", summary, {"claims": {"a beats b": "reproduced"}})
+    assert not regressed.ok and "reproduced at baseline" in regressed.message
+    for verdict, ok in (("reproduced", True), ("not reproduced", False), ("missing", False)):
+        (check,) = compare.check_smoke_claims("p", {"claims": [{"claim": "c", "verdict": verdict}]}, None)
+        assert check.ok is ok and not check.warning
+    baseline = compare.make_baseline(
+        {"paper": "p", "scale": "smoke", "seeds": [0], "wall_time_s": 1.0, "means": {}, "claims": summary["claims"]}
+    )
+    assert baseline["claims"] == {"a beats b": "inconclusive"}

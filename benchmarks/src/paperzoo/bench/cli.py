@@ -104,7 +104,7 @@ def judge(outcome: runner.Outcome, scale: str, root: Path, committed: dict | Non
         path = root / "benchmarks" / "baselines" / f"{outcome.slug}.json"
         baseline = read_json(path) if path.is_file() else None
         return compare.compare_to_baseline(outcome.slug, outcome.summary, baseline) + compare.check_smoke_claims(
-            outcome.slug, outcome.summary
+            outcome.slug, outcome.summary, baseline
         )
     return compare.check_verdicts(outcome.slug, outcome.summary, committed)
 

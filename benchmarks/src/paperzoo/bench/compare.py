@@ -1,9 +1,13 @@
 """Holding a run to its record: smoke metrics against baselines, claims, and full-scale verdicts.
 
 A metric passes if it is no worse than its baseline by more than its tolerance on its bad side
-(``better="higher"``: value >= baseline - allowed). Wall time only warns above 2x the baseline's. A
-smoke claim must be reproduced; a full-scale verdict must equal the committed one (an honestly recorded
-"not reproduced" passes; a verdict that flips fails, either way, until the record is updated).
+(``better="higher"``: value >= baseline - allowed). Wall time only warns above 2x the baseline's.
+
+Smoke claims: "reproduced" passes; "not reproduced" and "missing" fail; "inconclusive" fails when the
+baseline recorded that claim as reproduced (a regression), and otherwise passes with a WARN line on every
+run (never silently green: the harness names it each time until it is made decidable or removed).
+A full-scale verdict must equal the committed one (an honestly recorded "not reproduced" passes; a
+verdict that flips fails, either way, until the record is updated).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from paperzoo.shared.claims import REPRODUCED
+from paperzoo.shared.claims import INCONCLUSIVE, REPRODUCED
 
 WALL_TIME_WARN_RATIO = 2.0
 
@@ -79,12 +83,19 @@ def compare_to_baseline(slug: str, summary: Mapping[str, Any], baseline: Mapping
     return checks
 
 
-def check_smoke_claims(slug: str, summary: Mapping[str, Any]) -> list[Check]:
-    """Each smoke claim must be reproduced."""
-    return [
-        Check(slug, f"claim: {c['claim']}", c["verdict"] == REPRODUCED, c["verdict"] + _detail(c))
-        for c in summary["claims"]
-    ]
+def check_smoke_claims(slug: str, summary: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> list[Check]:
+    """Each smoke claim must be reproduced; an inconclusive one warns, or fails if its baseline reproduced it."""
+    recorded = (baseline or {}).get("claims", {})
+    checks = []
+    for c in summary["claims"]:
+        what, verdict = f"claim: {c['claim']}", c["verdict"]
+        if verdict == INCONCLUSIVE and recorded.get(c["claim"]) != REPRODUCED:
+            checks.append(Check(slug, what, True, f"{verdict}{_detail(c)} (as at baseline)", warning=True))
+        elif verdict == INCONCLUSIVE:
+            checks.append(Check(slug, what, False, f"{verdict}{_detail(c)}: reproduced at baseline"))
+        else:
+            checks.append(Check(slug, what, verdict == REPRODUCED, verdict + _detail(c)))
+    return checks
 
 
 def check_verdicts(slug: str, summary: Mapping[str, Any], committed: Mapping[str, Any] | None) -> list[Check]:
@@ -121,6 +132,7 @@ def make_baseline(summary: Mapping[str, Any]) -> dict[str, Any]:
             name: {"value": summary["means"][name], **spec}
             for name, spec in sorted(summary.get("regression", {}).items())
         },
+        "claims": {c["claim"]: c["verdict"] for c in summary.get("claims", [])},
     }
 
 

@@ -62,16 +62,21 @@ def paper_results_lines(summary: dict[str, Any] | None, slug: str) -> list[str]:
         f"Full scale, seeds {', '.join(map(str, seeds))}: {summary['wall_time_s'] / 60:.1f} min, "
         f"commit `{commit}` ({state}). Records: [`benchmarks/results/{slug}/full/`]({folder}/).",
         "",
-        "| | claim | test | left side | right side | note |",
-        "|---|---|---|---|---|---|",
+        "| | claim | test | left side | right side | difference [interval] | note |",
+        "|---|---|---|---|---|---|---|",
     ]
     for i, c in enumerate(claims, 1):
         values = c.get("values") or {}
         lines.append(
             f"| {_mark(c['verdict'])} C{i} | {_cell(c['claim'])} | `{_cell(c['test'])}` | "
-            f"{_mean_std(values, 'lhs')} | {_mean_std(values, 'rhs')} | {_cell(c.get('detail', ''))} |"
+            f"{_mean_std(values, 'lhs')} | {_mean_std(values, 'rhs')} | {_interval(values)} | "
+            f"{_cell(c.get('detail', ''))} |"
         )
     lines += [
+        "",
+        "Left and right sides: mean ± std over seeds. Difference: mean of left − right with its two-sided "
+        "Student-t interval across seeds (paired over seeds unless marked unpaired); the verdict rule is in "
+        "[`paperzoo.shared.claims`](../../shared/src/paperzoo/shared/claims.py).",
         "",
         "Per seed (left side vs right side of each claim):",
         "",
@@ -119,6 +124,15 @@ def _mean_std(values: dict[str, Any], side: str) -> str:
             return format_number(float(arr[0]))
         return f"{format_number(float(arr.mean()))} ± {float(arr.std()):.2g}"
     return format_number(values.get(side))
+
+
+def _interval(values: dict[str, Any]) -> str:
+    if "interval" not in values:
+        return "threshold on the means"
+    low, high = values["interval"]
+    paired = "" if values.get("paired", True) else ", unpaired"
+    level = f"{values.get('level', 0.95):.0%}"
+    return f"{format_number(values['difference'])} [{format_number(low)}, {format_number(high)}] ({level}{paired})"
 
 
 def _cell(text: str) -> str:

@@ -1,7 +1,7 @@
 """paperzoo.shared: the thin, framework-free layer every paperzoo paper plugs into.
 
 - :mod:`~paperzoo.shared.benchmark`: the :class:`Benchmark` declaration (scales, seeds, claims, metrics).
-- :mod:`~paperzoo.shared.claims`: claims over seed means and their verdicts.
+- :mod:`~paperzoo.shared.claims`: claims evaluated on per-seed values (interval verdicts) and their verdicts.
 - :mod:`~paperzoo.shared.cli`: the uniform command line (``python -m paperzoo.<module>``).
 - :mod:`~paperzoo.shared.records`: run records and their atomic writer.
 - :mod:`~paperzoo.shared.validate`: argument validators raising ``ValueError``.
@@ -13,6 +13,6 @@ Framework helpers live in submodules (``paperzoo.shared.torch``) imported only b
 """
 
 from paperzoo.shared.benchmark import Benchmark, MetricSpec, Result
-from paperzoo.shared.claims import Claim, Compare, Max, Min, Within
+from paperzoo.shared.claims import Better, Claim, Compare, Max, Min, NoWorse, Within
 
-__all__ = ["Benchmark", "Claim", "Compare", "Max", "MetricSpec", "Min", "Result", "Within"]
+__all__ = ["Benchmark", "Better", "Claim", "Compare", "Max", "MetricSpec", "Min", "NoWorse", "Result", "Within"]

@@ -45,20 +45,24 @@ class Result:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """How metrics whose names match ``pattern`` are held to their smoke baseline.
+    """How metrics whose names match ``pattern`` are held to their smoke baseline, and their resolution.
 
     A run passes if its value is no worse than the baseline by more than ``tolerance`` on the side
-    ``better`` names (absolute, or relative to ``|baseline|`` when ``relative``).
+    ``better`` names (absolute, or relative to ``|baseline|`` when ``relative``). ``resolution`` is the
+    smallest difference the metric can show (one test example, ``1/n_test``, for an accuracy): a claim
+    whose mean difference is within it of the claim's threshold is inconclusive (:mod:`paperzoo.shared.claims`).
     """
 
     pattern: str
     better: Literal["higher", "lower"]
     tolerance: float
     relative: bool = False
+    resolution: float = 0.0
 
     def __post_init__(self) -> None:
         check_one_of("better", self.better, ("higher", "lower"))
         check_non_negative("tolerance", self.tolerance)
+        check_non_negative("resolution", self.resolution)
 
     def matches(self, name: str) -> bool:
         return fnmatch.fnmatchcase(name, self.pattern)
@@ -139,6 +143,11 @@ class Benchmark:
         """The first regression spec matching metric ``name``, or None."""
         return next((s for s in self.metrics if s.matches(name)), None)
 
+    def resolution_of(self, name: str) -> float:
+        """The declared resolution of metric ``name`` (its first matching spec's), 0 when none."""
+        spec = self.spec_for(name)
+        return spec.resolution if spec is not None else 0.0
+
     def claims_for(self, scale: str, config: Config) -> tuple[Claim, ...]:
         """The claims of ``scale`` for ``config`` (none for a scale that declares none)."""
         return tuple(self.claims[scale](config)) if scale in self.claims else ()
@@ -162,7 +171,7 @@ class Benchmark:
             "stds": stds,
             "n_seeds": len(per_seed),
             "regression": regression,
-            "claims": evaluate_claims(self.claims_for(scale, config), aggregated),
+            "claims": evaluate_claims(self.claims_for(scale, config), aggregated, self.resolution_of),
         }
 
     def config_from_dict(self, scale: str, data: Mapping[str, Any]) -> Config:

@@ -1,17 +1,29 @@
-"""A paper's headline statements as comparisons over seed means, and their verdicts.
+"""A paper's headline statements, evaluated on per-seed values, and their verdicts.
 
-A claim is evaluated on the per-seed metrics of a run (:meth:`Claim.evaluate`): the comparison is made
-on the seed means, and the per-seed values of both sides are recorded beside it (the README's seeds
-table). A :class:`Claim` pairs one statement (a :class:`Compare` or :class:`Within`) with guards: conditions
-that make the comparison meaningful, such as "both arms are above chance". The verdict is
+Two kinds of comparative statement (the paper's claims at full scale):
 
-- ``reproduced``: every guard holds and the statement holds;
-- ``not reproduced``: every guard holds and the statement does not;
-- ``inconclusive``: a guard fails (two arms both at chance say nothing about which is better);
+- :class:`Better`: A beats B, ``d = A - B > margin`` (for ``better="lower"`` metrics, ``B - A > margin``);
+- :class:`NoWorse`: A is no worse than B by more than δ, ``d >= -delta`` (same orientation).
+
+The difference ``d`` gets a two-sided :data:`LEVEL` (95 %) Student-t confidence interval across seeds
+(``scipy.stats``): over the per-seed differences when the arms are *paired* (they share a seed's initial
+weights, data and batch order: the default), Welch's interval otherwise. With the claim's threshold
+``t`` (``margin`` for Better, ``-delta`` for NoWorse) the verdict is
+
+- ``reproduced``: the interval lies on the claimed side of ``t``;
+- ``not reproduced``: it lies on the other side;
+- ``inconclusive``: it straddles ``t``; or the mean difference is within the metric's declared
+  *resolution* of ``t`` (one test example, ``1/n_test``, for an accuracy: no data can tell a smaller
+  gap); or a guard failed (two arms both at chance say nothing about which is better); or the method's
+  *mechanism* did not visibly act (an adaptive weight that never moved); or a seed gave no finite value;
 - ``missing``: a metric the claim names was not produced.
 
+A single seed (smoke scale) gives a zero-width interval: the point estimate, a regression check rather
+than evidence. :class:`Compare` and :class:`Within` are threshold statements on seed means, for guards,
+mechanism checks and smoke sanity checks.
+
 Terms name a metric (``"adam/test_accuracy"``), a constant, or the best/worst of several metrics
-(``Max("fixed_mu_*/ood_accuracy")``, shell-style patterns).
+(``Max("fixed_mu_*/ood_accuracy")``, shell-style patterns; the arm is picked by seed mean).
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,6 +39,8 @@ import numpy as np
 
 from paperzoo.shared.validate import check_non_negative, check_one_of
 
+# The two-sided confidence level of every interval a verdict rests on.
+LEVEL = 0.95
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING = "reproduced", "not reproduced", "inconclusive", "missing"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, MISSING)
 
@@ -155,51 +169,199 @@ class Within:
         return f"|{self.lhs} - {self.rhs}| <= {self.tolerance:g}"
 
 
-Statement = Compare | Within
+def difference_interval(
+    lhs: Sequence[float], rhs: Sequence[float], paired: bool = True, level: float = LEVEL
+) -> tuple[float, float, float]:
+    """The mean of ``lhs - rhs`` over seeds and its two-sided ``level`` Student-t interval: (mean, low, high).
+
+    Paired: the t interval of the per-seed differences (``scipy.stats.ttest_1samp``). Unpaired: Welch's
+    interval of the difference of means (``scipy.stats.ttest_ind(equal_var=False)``). A constant side
+    (the same value in every seed, e.g. a threshold) makes the design one-sample, hence paired. One seed,
+    or differences without spread, give a zero-width interval at the mean.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(lhs, dtype=np.float64), np.asarray(rhs, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"lhs and rhs must be equal-length, non-empty sequences, got {a.shape} and {b.shape}")
+    mean = float(a.mean() - b.mean())
+    paired = paired or bool(np.all(a == a[0]) or np.all(b == b[0]))
+    if paired:
+        d = a - b
+        if len(d) < 2 or np.all(d == d[0]):
+            return mean, mean, mean
+        ci = stats.ttest_1samp(d, 0.0).confidence_interval(level)
+    else:
+        if len(a) < 2:
+            return mean, mean, mean
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    return mean, float(ci.low), float(ci.high)
+
+
+def _arrow(better: str, strict: bool) -> str:
+    return (">" if better == "higher" else "<") + ("" if strict else "=")
+
+
+@dataclass(frozen=True)
+class Better:
+    """A beats B: ``A - B > margin`` (``better="higher"``) or ``B - A > margin`` (``better="lower"``).
+
+    ``paired``: the arms share each seed's initial weights, data and batch order, so the interval is over
+    per-seed differences. ``resolution`` overrides the metric's declared resolution.
+    """
+
+    lhs: Term
+    rhs: Term
+    better: Literal["higher", "lower"] = "higher"
+    margin: float = 0.0
+    paired: bool = True
+    resolution: float | None = None
+
+    def __post_init__(self) -> None:
+        check_one_of("better", self.better, ("higher", "lower"))
+        check_non_negative("margin", self.margin)
+        if self.resolution is not None:
+            check_non_negative("resolution", self.resolution)
+
+    @property
+    def threshold(self) -> float:
+        """The value of the oriented difference the claim must exceed."""
+        return self.margin
+
+    def __str__(self) -> str:
+        sign = "+" if self.better == "higher" else "-"
+        margin = f" {sign} {self.margin:g}" if self.margin else ""
+        return f"{self.lhs} {_arrow(self.better, True)} {self.rhs}{margin}"
+
+
+@dataclass(frozen=True)
+class NoWorse:
+    """A is no worse than B by more than δ: ``A - B >= -delta`` (``higher``) or ``B - A >= -delta`` (``lower``)."""
+
+    lhs: Term
+    rhs: Term
+    delta: float = 0.0
+    better: Literal["higher", "lower"] = "higher"
+    paired: bool = True
+    resolution: float | None = None
+
+    def __post_init__(self) -> None:
+        check_one_of("better", self.better, ("higher", "lower"))
+        check_non_negative("delta", self.delta)
+        if self.resolution is not None:
+            check_non_negative("resolution", self.resolution)
+
+    @property
+    def threshold(self) -> float:
+        """The value of the oriented difference the claim must reach."""
+        return -self.delta
+
+    def __str__(self) -> str:
+        sign = "-" if self.better == "higher" else "+"
+        delta = f" {sign} {self.delta:g}" if self.delta else ""
+        return f"{self.lhs} {_arrow(self.better, False)} {self.rhs}{delta}"
+
+
+Threshold = Compare | Within
+Statement = Better | NoWorse | Compare | Within
+Resolutions = Callable[[str], float]
+
+
+def _no_resolution(name: str) -> float:
+    return 0.0
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One headline statement of the paper, checked on seed means.
+    """One headline statement of the paper, evaluated on per-seed values.
 
-    ``text`` is the paper's statement in words; ``statement`` the comparison that tests it; ``guards``
-    the non-degeneracy conditions (arms above chance or above a trivial baseline) without which the
-    comparison proves nothing.
+    ``text`` is the paper's statement in words; ``statement`` the comparison that tests it (:class:`Better`
+    or :class:`NoWorse` for a comparison of arms); ``guards`` the non-degeneracy conditions (arms above
+    chance or a trivial baseline) and ``mechanism`` the conditions that the method's own mechanism visibly
+    acted (an adapted weight moved, ranks were redistributed), both thresholds on seed means: if one
+    fails, the claim is inconclusive, never "not reproduced".
     """
 
     text: str
     statement: Statement
-    guards: tuple[Statement, ...] = ()
+    guards: tuple[Threshold, ...] = ()
+    mechanism: tuple[Threshold, ...] = ()
 
-    def evaluate(self, per_seed: Sequence[Metrics]) -> dict[str, object]:
-        """The verdict on the seed means of ``per_seed`` (one metrics mapping per seed), as a JSON-ready dict.
+    def evaluate(self, per_seed: Sequence[Metrics], resolution: Resolutions = _no_resolution) -> dict[str, Any]:
+        """The verdict on ``per_seed`` (one metrics mapping per seed), as a JSON-ready dict.
 
-        ``values`` holds the compared means (``lhs``, ``rhs``) and each side's per-seed values
-        (``lhs_per_seed``, ``rhs_per_seed``).
+        ``resolution(metric_name)`` is the declared resolution of a metric (0 when none). ``values`` holds
+        the compared seed means (``lhs``, ``rhs``), each side's per-seed values and, for Better/NoWorse, the
+        mean difference ``lhs - rhs`` with its interval (``difference``, ``interval``, ``level``, ``paired``).
         """
         if isinstance(per_seed, Mapping) or not per_seed:
             raise ValueError("per_seed must be a non-empty sequence of per-seed metric mappings")
         means, _ = mean_and_std(per_seed)
-        result: dict[str, object] = {
+        result: dict[str, Any] = {
             "claim": self.text,
             "test": str(self.statement),
             "guards": [str(g) for g in self.guards],
         }
+        if self.mechanism:
+            result["mechanism"] = [str(g) for g in self.mechanism]
         try:
             failed = [str(g) for g in self.guards if not g.holds(means)[0]]
-            ok, values = self.statement.holds(means)
-            values["lhs_per_seed"] = per_seed_values(self.statement.lhs, per_seed, means)
-            values["rhs_per_seed"] = per_seed_values(self.statement.rhs, per_seed, means)
+            idle = [str(g) for g in self.mechanism if not g.holds(means)[0]]
+            lhs = per_seed_values(self.statement.lhs, per_seed, means)
+            rhs = per_seed_values(self.statement.rhs, per_seed, means)
         except KeyError as missing:
             return {**result, "verdict": MISSING, "detail": f"no metric {missing.args[0]!r}"}
+        values: dict[str, Any] = {
+            "lhs": evaluate_term(self.statement.lhs, means),
+            "rhs": evaluate_term(self.statement.rhs, means),
+            "lhs_per_seed": lhs,
+            "rhs_per_seed": rhs,
+        }
         result["values"] = values
         if failed:
             return {**result, "verdict": INCONCLUSIVE, "detail": f"guard failed: {'; '.join(failed)}"}
-        if math.isnan(values["lhs"]) or math.isnan(values["rhs"]):
-            return {**result, "verdict": INCONCLUSIVE, "detail": "a compared value is not finite"}
-        return {**result, "verdict": REPRODUCED if ok else NOT_REPRODUCED}
+        if idle:
+            return {**result, "verdict": INCONCLUSIVE, "detail": f"mechanism did not act: {'; '.join(idle)}"}
+        bad = [i for i, (a, b) in enumerate(zip(lhs, rhs, strict=True)) if not (math.isfinite(a) and math.isfinite(b))]
+        if bad:
+            return {**result, "verdict": INCONCLUSIVE, "detail": f"no finite value in seed index(es) {bad}"}
+        if isinstance(self.statement, (Compare, Within)):
+            ok, _ = self.statement.holds(means)
+            return {**result, "verdict": REPRODUCED if ok else NOT_REPRODUCED}
+        return {**result, **self._interval_verdict(lhs, rhs, values, means, resolution)}
+
+    def _interval_verdict(
+        self,
+        lhs: list[float],
+        rhs: list[float],
+        values: dict[str, Any],
+        means: Mapping[str, float | None],
+        resolution: Resolutions,
+    ) -> dict[str, Any]:
+        statement = self.statement
+        assert isinstance(statement, (Better, NoWorse))
+        mean, low, high = difference_interval(lhs, rhs, statement.paired)
+        values |= {"difference": mean, "interval": [low, high], "level": LEVEL, "paired": statement.paired}
+        sign = 1.0 if statement.better == "higher" else -1.0  # orient so that larger means "lhs is better"
+        d, lo, hi = sign * mean, min(sign * low, sign * high), max(sign * low, sign * high)
+        t = statement.threshold
+        res = statement.resolution
+        if res is None:
+            names = [n for term in (statement.lhs, statement.rhs) if isinstance(n := resolve_term(term, means), str)]
+            res = max((resolution(n) for n in names), default=0.0)
+        if abs(d - t) < res:
+            detail = f"the difference {mean:.4g} is within the resolution {res:.4g} of the threshold"
+            return {"verdict": INCONCLUSIVE, "detail": detail}
+        if (lo > t) if isinstance(statement, Better) else (lo >= t):
+            return {"verdict": REPRODUCED}
+        if (hi <= t) if isinstance(statement, Better) else (hi < t):
+            return {"verdict": NOT_REPRODUCED}
+        detail = f"the {LEVEL:.0%} interval of the difference, [{low:.4g}, {high:.4g}], straddles the claim's threshold"
+        return {"verdict": INCONCLUSIVE, "detail": detail}
 
 
-def evaluate_claims(claims: Sequence[Claim], per_seed: Sequence[Metrics]) -> list[dict[str, object]]:
+def evaluate_claims(
+    claims: Sequence[Claim], per_seed: Sequence[Metrics], resolution: Resolutions = _no_resolution
+) -> list[dict[str, Any]]:
     """Evaluate every claim on the same per-seed metrics."""
-    return [claim.evaluate(per_seed) for claim in claims]
+    return [claim.evaluate(per_seed, resolution) for claim in claims]
