@@ -215,6 +215,15 @@ def test_seed_everything():
         seed_everything(-1)
 
 
+def test_digits_split_sizes_match_the_split():
+    from paperzoo.shared.data import digits_split_sizes
+
+    for fractions in ((0.2, 0.2), (0.3, 0.1), (0.25, 0.0)):
+        split = load_digits_split(*fractions)
+        assert digits_split_sizes(*fractions) == (len(split.y_train), len(split.y_val), len(split.y_test))
+    assert digits_split_sizes() == (1149, 288, 360)
+
+
 def test_digits_split_is_fixed_stratified_and_disjoint():
     a, b = load_digits_split(), load_digits_split()
     assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_train, b.y_train)

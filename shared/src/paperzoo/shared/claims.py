@@ -349,15 +349,15 @@ class Claim:
         if res is None:
             names = [n for term in (statement.lhs, statement.rhs) if isinstance(n := resolve_term(term, means), str)]
             res = max((resolution(n) for n in names), default=0.0)
+        raw_threshold = sign * t  # the threshold on the raw difference lhs - rhs
         if abs(d - t) < res:
-            detail = f"the difference {mean:.4g} is within the resolution {res:.4g} of the threshold"
+            detail = f"difference within the resolution {res:.4g} of the threshold {raw_threshold:g}"
             return {"verdict": INCONCLUSIVE, "detail": detail}
         if (lo > t) if isinstance(statement, Better) else (lo >= t):
             return {"verdict": REPRODUCED}
         if (hi <= t) if isinstance(statement, Better) else (hi < t):
             return {"verdict": NOT_REPRODUCED}
-        detail = f"the {LEVEL:.0%} interval of the difference, [{low:.4g}, {high:.4g}], straddles the claim's threshold"
-        return {"verdict": INCONCLUSIVE, "detail": detail}
+        return {"verdict": INCONCLUSIVE, "detail": f"the interval straddles the threshold {raw_threshold:g}"}
 
 
 def evaluate_claims(

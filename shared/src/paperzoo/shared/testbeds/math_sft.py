@@ -253,9 +253,12 @@ def sft_batch(
 
 
 def sft_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over the response tokens (labels != -100), in float32."""
+    """Mean next-token cross-entropy over the response tokens (labels != -100), in float32; 0 (no gradient) for a
+    batch whose responses were all cut off by ``max_length``."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=-100)
+    labels = batch["labels"][:, 1:].flatten()
+    total = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels, ignore_index=-100, reduction="sum")
+    return total / (labels != -100).sum().clamp(min=1)
 
 
 # ------------------------------------------------------------------------------------------- training
