@@ -1,5 +1,5 @@
 """The benchmark's pieces: configs, optimizers and their decay conventions, the step monitor, the toy, the
-learning-rate selection and the claims, the plots."""
+learning-rate selection and the claims (built from the config run), the plots."""
 
 from __future__ import annotations
 
@@ -10,24 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from paperzoo.adamp.bench import (
-    BENCHMARK,
-    FULL_CLAIMS,
-    OPTIMIZERS,
-    DigitsConfig,
-    ImageNetConfig,
-    SmokeConfig,
-    ToyConfig,
-    _radial_cosines,
-    exact_fraction,
-    make_optimizer,
-    plot_digits,
-    run_toy,
-    select_learning_rates,
-)
+from paperzoo.adamp.bench import BENCHMARK, DigitsConfig, ImageNetConfig, SmokeConfig, ToyConfig, full_claims
+from paperzoo.adamp.experiment import _radial_cosines, exact_fraction, run_toy, select_learning_rates
 from paperzoo.adamp.models import BNCNN, StepMonitor, cosine_toy_loss, per_epoch_means
 from paperzoo.adamp.optimizer import SGDP, AdamP
+from paperzoo.adamp.plots import plot_full
+from paperzoo.adamp.training import OPTIMIZERS, make_optimizer
 from paperzoo.shared.lr_grid import grid_key
+from paperzoo.shared.records import to_jsonable
 
 
 def _grid(values: dict[str, tuple[float, ...]]) -> tuple[tuple[str, tuple[float, ...]], ...]:
@@ -159,7 +149,7 @@ def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
     assert {o: chosen[f"{o}/lr"] for o in OPTIMIZERS} == best
     assert all(chosen[f"{o}/lr_at_edge"] == 0.0 for o in OPTIMIZERS)
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
-    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    assert len(claims) == len(full_claims(config)) and all(c["verdict"] != "missing" for c in claims)
     # An edge choice makes the accuracy claim inconclusive.
     edge = _fake_metrics(config, {**best, "adamp": 3e-2})
     verdicts = {c["claim"]: c["verdict"] for c in BENCHMARK.summarize("full", [edge])["claims"]}
@@ -175,10 +165,60 @@ def test_plots_are_drawn_from_full_records(tmp_path):
             arm = grid_key(opt, lr)
             series |= {f"{arm}/{m}": [0.5, 0.6, 0.7] for m in ("val_accuracy", "conv_norm", "effective_step")}
     series |= {f"toy/{o}_norm": [1.0, 1.1] for o in ("sgd", "momentum_sgd", "sgdp")}
-    from paperzoo.shared.records import to_jsonable
-
     record = {"scale": "full", "config": to_jsonable(config), "metrics": _fake_metrics(config, best), "series": series}
-    paths = plot_digits([record, record], tmp_path)
-    assert len(paths) == 8 and all(p.exists() and p.stat().st_size > 0 for p in paths)
-    assert plot_digits([{**record, "config": config}], tmp_path) == paths  # a fresh run passes the dataclass
-    assert plot_digits([{**record, "scale": "smoke"}], tmp_path) == []
+    paths = plot_full(config, [record, record], tmp_path)
+    names = [p.name for p in paths]
+    assert names == [
+        "sgdp_conv_norm.png",
+        "adamp_conv_norm.png",
+        "chosen_lr_conv_norm.png",
+        "sgdp_effective_step.png",
+        "adamp_effective_step.png",
+        "chosen_lr_effective_step.png",
+        "chosen_lr_val_accuracy.png",
+        "toy_norm.png",
+    ]
+    assert all(p.exists() and p.stat().st_size > 0 for p in paths)
+    # The full scale's plots are the committed summary's (its `plots` list names these files).
+    assert set(BENCHMARK.plot) == {"full"}
+
+
+def test_full_claims_are_built_from_the_config_run():
+    # The norm claims compare each pair at the config's reference lr, not at the default config's.
+    default = {c.text: c for c in full_claims(DigitsConfig())}
+    assert "ADAMP's conv weight norm grows less than ADAMW's (same lr 0.001)" in default
+    config = DigitsConfig(reference_lr=(("sgd", 0.3), ("sgdp", 0.3), ("adamw", 3e-3), ("adamp", 3e-3)))
+    claims = {c.text: c for c in full_claims(config)}
+    adamp = claims["ADAMP's conv weight norm grows less than ADAMW's (same lr 0.003)"]
+    assert (adamp.statement.lhs, adamp.statement.rhs) == (
+        "adamp@0.003/conv_norm_growth",
+        "adamw@0.003/conv_norm_growth",
+    )
+    sgdp = claims["SGDP's conv weight norm grows less than SGD's (same lr 0.3)"]
+    assert sgdp.statement.lhs == "sgdp@0.3/conv_norm_growth"
+    # summarize judges a run by the config it ran: here the norms at lr 0.3 decide the SGDP claim.
+    best = {"sgd": 0.1, "sgdp": 0.3, "adamw": 3e-3, "adamp": 1e-2}
+    # (every fake norm growth is 1.0: SGD's at lr 0.3 is raised, so only the claim at lr 0.3 holds).
+    metrics = _fake_metrics(config, best) | {"sgd@0.3/conv_norm_growth": 1.5}
+    verdicts = {c["claim"]: c["verdict"] for c in BENCHMARK.summarize("full", [metrics], config)["claims"]}
+    assert verdicts["SGDP's conv weight norm grows less than SGD's (same lr 0.3)"] == "reproduced"
+    default_verdicts = {c["claim"]: c["verdict"] for c in BENCHMARK.summarize("full", [metrics])["claims"]}
+    assert default_verdicts["SGDP's conv weight norm grows less than SGD's (same lr 0.1)"] == "not reproduced"
+
+
+@pytest.mark.parametrize("scale", ["smoke", "full", "paper"])
+def test_configs_rebuild_from_their_records(scale):
+    # `paperzoo rederive` rebuilds the recorded config (JSON: lists for tuples) before building the claims.
+    config = BENCHMARK.scales[scale]
+    assert BENCHMARK.config_from_dict(scale, to_jsonable(config)) == config
+
+
+def test_each_scale_has_its_own_runner():
+    from paperzoo.adamp import experiment
+
+    assert BENCHMARK.run == {
+        "smoke": experiment.run_smoke,
+        "full": experiment.run_full,
+        "paper": experiment.run_paper,
+    }
+    assert BENCHMARK.aggregate == {"full": experiment.select_learning_rates}

@@ -1,4 +1,5 @@
-"""The benchmark's pieces: configs, the schedule, the ViT, learning-rate selection, smoke figures, training."""
+"""The benchmark's pieces: configs, the schedule, the ViT, learning-rate selection, the claims (built from the
+config run), the plots, smoke figures, training."""
 
 from __future__ import annotations
 
@@ -8,23 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from paperzoo.adan.bench import (
-    ARMS,
-    BENCHMARK,
-    FULL_CLAIMS,
-    DigitsConfig,
-    ImageNetConfig,
-    SmokeConfig,
-    adam_equivalence,
-    grid_key,
-    make_model,
-    make_optimizer,
-    select_learning_rates,
-    warmup_cosine,
-)
+from paperzoo.adan import experiment
+from paperzoo.adan.bench import BENCHMARK, DigitsConfig, ImageNetConfig, SmokeConfig, full_claims, smoke_claims
+from paperzoo.adan.experiment import adam_equivalence, select_learning_rates
 from paperzoo.adan.optimizer import Adan
+from paperzoo.adan.plots import plot_full
+from paperzoo.adan.training import ARMS, grid_key, make_model, make_optimizer, warmup_cosine
 from paperzoo.shared.data import load_digits_split
-from paperzoo.shared.torch.classify import MLP, as_tensors, train_classifier
+from paperzoo.shared.records import to_jsonable
+from paperzoo.shared.testbeds.classify import MLP, as_tensors, train_classifier
 from paperzoo.shared.torch.optim import state_bytes_per_param
 
 
@@ -115,20 +108,77 @@ def test_adam_equivalence_figure_is_rounding_and_detects_a_difference():
     assert (a - b).abs().max().item() > 1e-4
 
 
-def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
-    # Every run of every (model, arm, lr) records these four metrics: after aggregation no claim lacks one.
-    config = DigitsConfig()
+def _fake_metrics(config: DigitsConfig, value: float = 0.9) -> dict[str, float]:
+    # Every run of every (model, arm, lr) records these four metrics.
     grids = dict(config.lr_grid)
-    metrics = {
-        f"{grid_key(model, opt, budget, lr)}/{name}": 0.9
+    return {
+        f"{grid_key(model, opt, budget, lr)}/{name}": value
         for model in config.models
         for opt, budget in ARMS
         for lr in grids[opt]
         for name in ("val_accuracy", "val_loss", "test_accuracy", "train_loss")
     }
+
+
+def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
+    # After aggregation no claim lacks a metric.
+    config = DigitsConfig()
+    grids = dict(config.lr_grid)
+    metrics = _fake_metrics(config)
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
-    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    assert len(claims) == len(full_claims(config)) == 4 and all(c["verdict"] != "missing" for c in claims)
     assert select_learning_rates([metrics])[0]["vit_adan_half/lr"] == grids["adan"][0]  # all tied: the smallest
+    # All tied at the smallest lr: every arm sits at a grid edge, so no claim is decided.
+    assert {c["verdict"] for c in claims} == {"inconclusive"}
+
+
+def test_full_claims_are_built_from_the_config_run():
+    # A run of one model is judged by that model's claims only (none goes missing for the model not trained).
+    config = DigitsConfig(models=("cnn",))
+    texts = [c.text for c in full_claims(config)]
+    assert texts == [
+        "Adan at half the epochs >= AdamW at the full epochs (CNN, test accuracy)",
+        "Adan >= AdamW at the same epochs (CNN, test accuracy)",
+    ]
+    claims = BENCHMARK.summarize("full", [_fake_metrics(config)], config)["claims"]
+    assert [c["claim"] for c in claims] == texts and all(c["verdict"] != "missing" for c in claims)
+    # Judged by the default config's claims, the same run lacks the ViT's metrics.
+    default = BENCHMARK.summarize("full", [_fake_metrics(config)])["claims"]
+    assert sum(c["verdict"] == "missing" for c in default) == 2
+    # The smoke claim names the smoke's step count.
+    assert "in 50 steps" in smoke_claims(SmokeConfig(steps=50))[0].text
+
+
+@pytest.mark.parametrize("scale", ["smoke", "full", "paper"])
+def test_configs_rebuild_from_their_records(scale):
+    # `paperzoo rederive` rebuilds the recorded config (JSON: lists for tuples) before building the claims.
+    config = BENCHMARK.scales[scale]
+    assert BENCHMARK.config_from_dict(scale, to_jsonable(config)) == config
+
+
+def test_each_scale_has_its_own_runner():
+    assert BENCHMARK.run == {
+        "smoke": experiment.run_smoke,
+        "full": experiment.run_full,
+        "paper": experiment.run_paper,
+    }
+    assert BENCHMARK.aggregate == {"full": experiment.select_learning_rates}
+    assert set(BENCHMARK.plot) == {"full"}
+
+
+def test_plots_are_drawn_for_the_configs_models(tmp_path):
+    config = DigitsConfig(epochs=4, models=("cnn",))
+    series = {
+        f"{grid_key(model, opt, budget, lr)}/{metric}": [0.5, 0.6, 0.7]
+        for model in config.models
+        for opt, budget in ARMS
+        for lr in dict(config.lr_grid)[opt]
+        for metric in ("val_accuracy", "train_loss")
+    }
+    record = {"scale": "full", "config": to_jsonable(config), "metrics": _fake_metrics(config), "series": series}
+    paths = plot_full(config, [record, record], tmp_path)
+    assert [p.name for p in paths] == ["cnn_val_accuracy.png", "cnn_train_loss.png"]
+    assert all(p.exists() and p.stat().st_size > 0 for p in paths)
 
 
 def test_training_is_deterministic_and_learns():

@@ -1,4 +1,4 @@
-"""The paperzoo benchmark of AdamP and SGDP.
+"""The paperzoo benchmark of AdamP and SGDP: a declaration (configs, claims, metric specs, ``BENCHMARK``).
 
 - smoke (seconds): 200 float64 steps of the BatchNorm CNN on 512 digits images without weight decay —
   AdamP vs Adam and SGDP vs SGD-Nesterov at the same learning rate: the projected conv updates are
@@ -9,80 +9,24 @@
   over the same-size learning-rate grid chosen by mean validation accuracy over 3 seeds; test accuracy,
   conv weight-norm growth and effective step size ‖Δw‖/‖w‖ per epoch; the 2-D toy.
 - paper: the paper's ImageNet ResNet-50 setting (100 epochs, cosine), for GPUs.
+
+The runners live in :mod:`paperzoo.adamp.experiment`, the figures in :mod:`paperzoo.adamp.plots`, the speed
+figures in :mod:`paperzoo.adamp.perf`.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
-
-from paperzoo.adamp.models import BNCNN, StepMonitor, per_epoch_means, toy_trajectory
-from paperzoo.adamp.optimizer import IMPLEMENTATIONS, SGDP, AdamP, scale_invariant_view
-from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result, lr_grid
-from paperzoo.shared.data import load_digits_split
+from paperzoo.adamp import experiment, perf, plots
+from paperzoo.adamp.optimizer import IMPLEMENTATIONS
+from paperzoo.adamp.training import OPTIMIZERS, PAIRS
+from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec
 from paperzoo.shared.lr_grid import grid_key, tuned_arm_guards
-from paperzoo.shared.plotting import plot_curves
-from paperzoo.shared.progress import progress
-from paperzoo.shared.torch import configure, median_step_time
-from paperzoo.shared.torch.classify import as_tensors, imagenet_loaders, train_classifier, train_on_gpu
-from paperzoo.shared.torch.optim import FUSED_ADAMW, ratio_figures, time_optimizers
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
 
-# Inductor warns "No CUDA runtime is found" whenever it compiles on a CPU-only machine: not our news.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-
-OPTIMIZERS = ("sgd", "sgdp", "adamw", "adamp")
-# Each projected optimizer and its baseline.
-PAIRS = (("sgdp", "sgd"), ("adamp", "adamw"))
 Grid = tuple[tuple[str, tuple[float, ...]], ...]
-
-
-def make_optimizer(
-    name: str,
-    params: list[nn.Parameter],
-    lr: float,
-    weight_decay: float,
-    momentum: float = 0.9,
-    implementation: str = "compiled",
-    delta: float = 0.1,
-) -> torch.optim.Optimizer:
-    """One of the four compared optimizers, each with its own weight-decay convention.
-
-    SGD: ``torch.optim.SGD`` with Nesterov momentum and L2 decay (added to the gradient). SGDP: Nesterov
-    momentum, decoupled decay λ/(1 − μ) (r = 0.1 on projected weights), the official defaults otherwise.
-    AdamW: ``torch.optim.AdamW`` (decoupled). AdamP: decoupled decay (r = 0.1 on projected weights).
-    """
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
-    if name == "sgdp":
-        return SGDP(
-            params,
-            lr=lr,
-            momentum=momentum,
-            nesterov=True,
-            weight_decay=weight_decay,
-            delta=delta,
-            implementation=implementation,
-        )
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamp":
-        return AdamP(params, lr=lr, weight_decay=weight_decay, delta=delta, implementation=implementation)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
-
-
-def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """The learning rate annealed from its initial value to 0 along a half cosine over ``total_steps``."""
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
 
 
 def _check_table(name: str, table: tuple[tuple[str, Any], ...]) -> None:
@@ -229,393 +173,51 @@ class ImageNetConfig:
             check_positive_int(name, getattr(self, name))
 
 
-# ------------------------------------------------------------------------------------------------ toy
-def run_toy(config: ToyConfig) -> Result:
-    """The 2-D toy: final ‖w‖ and loss, and their curves, for SGD, momentum SGD and SGDP (same lr)."""
-    makers: dict[str, Callable[[list[nn.Parameter]], torch.optim.Optimizer]] = {
-        "sgd": lambda ps: torch.optim.SGD(ps, lr=config.lr),
-        "momentum_sgd": lambda ps: torch.optim.SGD(ps, lr=config.lr, momentum=config.momentum),
-        "sgdp": lambda ps: SGDP(ps, lr=config.lr, momentum=config.momentum, implementation="single_tensor"),
-    }
-    metrics: dict[str, float] = {}
-    series: dict[str, list[float]] = {}
-    for name, make in makers.items():
-        norms, losses = toy_trajectory(make, config.start, config.target, config.steps)
-        metrics |= {f"toy/{name}_final_norm": norms[-1], f"toy/{name}_final_loss": losses[-1]}
-        series |= {f"toy/{name}_norm": norms, f"toy/{name}_loss": losses}
-    return Result(metrics, series)
-
-
-# ---------------------------------------------------------------------------------------------- smoke
-def _radial_cosines(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-    """Per output channel, |⟨Δw_i, w_i⟩| / (‖Δw_i‖·‖w_i‖) of one step (w the weight before it)."""
-    w, dw = before.reshape(before.shape[0], -1), (after - before).reshape(before.shape[0], -1)
-    return (w * dw).sum(1).abs() / (dw.norm(dim=1) * w.norm(dim=1)).clamp_min(1e-300)
-
-
-def smoke_training(
-    name: str, config: SmokeConfig, data: dict[str, torch.Tensor], order: torch.Tensor, seed: int
-) -> dict[str, float]:
-    """Train the BatchNorm CNN in float64 without weight decay; the smoke figures of one optimizer.
-
-    ``conv_norm_growth``: ‖W_T‖/‖W_0‖ of all conv weights together; ``conv/head_projected_fraction``: the
-    share of (step, weight) pairs where the scale-invariance test fires (AdamP's default δ, measured for
-    every optimizer); for AdamP and SGDP ``max_radial_cosine``: the largest per-channel |cos(Δw_i, w_i)|
-    over every step where a conv weight's test fired; ``test_accuracy`` at the end.
-    """
-    torch.manual_seed(seed)
-    model = BNCNN(config.widths).double().to(config.device)
-    lr = config.adam_lr if name in ("adam", "adamp") else config.sgd_lr
-    if name == "adam":
-        optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    else:
-        optimizer = make_optimizer(name, list(model.parameters()), lr, 0.0, implementation=config.implementation)
-    convs = model.conv_weights()
-    start = math.sqrt(sum(float(w.detach().norm()) ** 2 for w in convs))
-    fired = {"conv": 0, "head": 0}
-    worst_radial = 0.0
-    for batch in order:
-        loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
-        optimizer.zero_grad()
-        loss.backward()
-        before = [w.detach().clone() for w in convs]
-        tests = [scale_invariant_view(w.detach(), w.grad, 0.1) is not None for w in convs]
-        fired["conv"] += sum(tests)
-        fired["head"] += scale_invariant_view(model.head.weight.detach(), model.head.weight.grad, 0.1) is not None
-        optimizer.step()
-        for w, w0, test in zip(convs, before, tests, strict=True):
-            if test:
-                worst_radial = max(worst_radial, float(_radial_cosines(w0, w.detach()).max()))
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(data["x_test"]).argmax(1) == data["y_test"]).double().mean())
-    end = math.sqrt(sum(float(w.detach().norm()) ** 2 for w in convs))
-    steps = len(order)
-    figures = {
-        f"{name}/conv_norm_growth": end / start,
-        f"{name}/conv_projected_fraction": fired["conv"] / (steps * len(convs)),
-        f"{name}/head_projected_fraction": fired["head"] / steps,
-        f"{name}/test_accuracy": accuracy,
-    }
-    return figures | ({f"{name}/max_radial_cosine": worst_radial} if name in ("adamp", "sgdp") else {})
-
-
-def equivalence_gap(
-    name: str, steps: int, data: dict[str, torch.Tensor], seed: int, widths: tuple[int, ...] = (8, 16, 16, 32)
-) -> float:
-    """Max |w_ours − w_torch| over a float64 run of the BatchNorm CNN with δ = 0 (no projection ever).
-
-    AdamP(δ = 0, λ = 1e-2) against ``torch.optim.AdamW``; SGDP(δ = 0, Nesterov, no decay) against
-    ``torch.optim.SGD``. Each optimizer trains its own copy of the model on the same batches, so any
-    difference in an update shows up in the next gradients too.
-    """
-    torch.manual_seed(seed)
-    ours_model = BNCNN(widths).double()
-    theirs_model = BNCNN(widths).double()
-    theirs_model.load_state_dict(ours_model.state_dict())
-    if name == "adamp":
-        ours: torch.optim.Optimizer = AdamP(
-            ours_model.parameters(), lr=1e-2, weight_decay=1e-2, delta=0.0, implementation="single_tensor"
-        )
-        theirs: torch.optim.Optimizer = torch.optim.AdamW(theirs_model.parameters(), lr=1e-2, weight_decay=1e-2)
-    else:
-        ours = SGDP(
-            ours_model.parameters(), lr=0.1, momentum=0.9, nesterov=True, delta=0.0, implementation="single_tensor"
-        )
-        theirs = torch.optim.SGD(theirs_model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
-    gen = torch.Generator().manual_seed(seed)
-    x, y = data["x_train"].cpu(), data["y_train"].cpu()
-    for _ in range(steps):
-        batch = torch.randint(len(y), (32,), generator=gen)
-        for model, optimizer in ((ours_model, ours), (theirs_model, theirs)):
-            optimizer.zero_grad()
-            F.cross_entropy(model(x[batch]), y[batch]).backward()
-            optimizer.step()
-    return max(
-        float((a - b).detach().abs().max())
-        for a, b in zip(ours_model.parameters(), theirs_model.parameters(), strict=True)
-    )
-
-
-def run_smoke(config: SmokeConfig, seed: int) -> Result:
-    configure(threads=1)
-    split = load_digits_split()
-    data = {k: v.double() if k.startswith("x") else v for k, v in as_tensors(split, config.device).items()}
-    data["x_train"], data["y_train"] = data["x_train"][: config.train_images], data["y_train"][: config.train_images]
-    gen = torch.Generator().manual_seed(seed)
-    order = torch.randint(config.train_images, (config.steps, config.batch_size), generator=gen).to(config.device)
-    metrics: dict[str, float] = {}
-    for name in ("adamp", "adam", "sgdp", "sgd"):
-        metrics |= smoke_training(name, config, data, order, seed)
-    for name, metric in (
-        ("adamp", "adamp/adamw_equivalence_max_abs_diff"),
-        ("sgdp", "sgdp/sgd_equivalence_max_abs_diff"),
-    ):
-        metrics[metric] = equivalence_gap(name, config.equivalence_steps, data, seed, config.widths)
-    toy = run_toy(config.toy)
-    return Result(metrics | toy.metrics, toy.series)
-
-
-# ----------------------------------------------------------------------------------------------- full
-def exact_fraction(accuracy: float, n: int) -> float:
-    """A float32 accuracy over ``n`` images as the exact fraction correct/n in float64.
-
-    The learning-rate choice breaks ties of mean validation accuracy (within 1e-9) by validation loss; float32
-    accuracies of equal totals over the seeds (285 + 284 + 285 and 285 + 286 + 283 of 288) differ by ~1e-8
-    and would break the tie at random instead.
-    """
-    return round(accuracy * n) / n
-
-
-def run_digits(config: DigitsConfig, seed: int) -> Result:
-    configure(threads=config.threads)
-    data = as_tensors(load_digits_split(), config.device)
-    wd = dict(config.weight_decay)
-    metrics: dict[str, float] = {}
-    series: dict[str, list[float]] = {}
-    runs = [(opt, lr) for opt, lrs in config.lr_grid for lr in lrs]
-    for opt, lr in progress(runs, desc=f"digits BN-CNN, seed {seed}"):
-        torch.manual_seed(seed)  # the same initial weights for every optimizer and learning rate
-        model = BNCNN(config.widths).to(config.device)
-        convs = {f"conv{i}": w for i, w in enumerate(model.conv_weights(), start=1)}
-        monitors: list[StepMonitor] = []
-
-        watched = {**convs, "head": model.head.weight}
-
-        def make(
-            ps: list[nn.Parameter], o: str = opt, r: float = lr, w: dict = watched, out: list = monitors
-        ) -> torch.optim.Optimizer:
-            optimizer = make_optimizer(o, ps, r, wd[o], implementation=config.implementation)
-            out.append(StepMonitor(optimizer, w))
-            return optimizer
-
-        history = train_classifier(model, make, data, config.epochs, config.batch_size, seed, cosine_schedule)
-        monitor = monitors[0]
-        names = list(convs)
-        initial = math.sqrt(sum(monitor.initial_norms[n] ** 2 for n in names))
-        conv_norm = [v / initial for v in per_epoch_means(monitor.joint_norms(names), config.epochs)]
-        # Per step, the mean over conv layers of ‖Δw‖/‖w‖.
-        effective = [float(np.mean(step)) for step in zip(*(monitor.effective_steps[n] for n in names), strict=True)]
-        conv_fired = [float(np.mean(step)) for step in zip(*(monitor.fired[n] for n in names), strict=True)]
-        arm = grid_key(opt, lr)
-        metrics |= {
-            f"{arm}/val_accuracy": exact_fraction(history.val_accuracy[-1], len(data["y_val"])),
-            f"{arm}/val_loss": history.val_loss[-1],
-            f"{arm}/test_accuracy": exact_fraction(history.test_accuracy[-1], len(data["y_test"])),
-            f"{arm}/train_loss": history.train_loss[-1],
-            f"{arm}/conv_norm_growth": monitor.joint_norms(names)[-1] / initial,
-            f"{arm}/head_norm_growth": monitor.norms["head"][-1] / monitor.initial_norms["head"],
-            f"{arm}/effective_step": float(np.mean(effective)),
-            f"{arm}/conv_projected_fraction": float(np.mean(conv_fired)),
-            f"{arm}/head_projected_fraction": float(np.mean(monitor.fired["head"])),
-        }
-        series |= {
-            f"{arm}/val_accuracy": history.val_accuracy,
-            f"{arm}/conv_norm": conv_norm,
-            f"{arm}/effective_step": per_epoch_means(effective, config.epochs),
-        }
-    toy = run_toy(config.toy)
-    return Result(metrics | toy.metrics, series | toy.series)
-
-
-CHOSEN_METRICS = (
-    "val_accuracy",
-    "test_accuracy",
-    "train_loss",
-    "conv_norm_growth",
-    "effective_step",
-    "conv_projected_fraction",
-    "head_projected_fraction",
-)
-
-
-def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Per optimizer, the learning rate with the best mean validation accuracy over all seeds.
-
-    :func:`paperzoo.shared.lr_grid.select_learning_rates`: adds ``<opt>/lr``, ``<opt>/lr_at_edge`` and the
-    chosen run's :data:`CHOSEN_METRICS`.
-    """
-    return lr_grid.select_learning_rates(per_seed, CHOSEN_METRICS)
-
-
-def aggregate(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
-    return select_learning_rates(per_seed) if any("@" in k for k in per_seed[0]) else per_seed
-
-
-def plot_digits(records: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """Conv weight norm and effective step size per epoch (each pair at its reference lr and at the chosen
-    lrs), validation accuracy at the chosen lrs, and the toy's weight norm."""
-    if records[0]["scale"] != "full":
-        return []
-    chosen = select_learning_rates([r["metrics"] for r in records])[0]
-    config = records[0]["config"]  # the config itself in a fresh run, its JSON form in a stored record
-    reference = dict(config.reference_lr if isinstance(config, DigitsConfig) else config["reference_lr"])
-
-    def curves(metric: str, lrs: dict[str, float], optimizers: tuple[str, ...]) -> dict[str, list[list[float]]]:
-        return {
-            f"{o} (lr {lrs[o]:g})": [r["series"][f"{grid_key(o, lrs[o])}/{metric}"] for r in records]
-            for o in optimizers
-        }
-
-    chosen_lrs = {o: chosen[f"{o}/lr"] for o in OPTIMIZERS}
-    paths = []
-    for metric, label, logy in (
-        ("conv_norm", "conv weight norm / initial", False),
-        ("effective_step", "effective step size ‖Δw‖/‖w‖", True),
-    ):
-        for pair in PAIRS:
-            lr = reference[pair[0]]
-            paths.append(
-                plot_curves(
-                    folder / f"{pair[0]}_{metric}.png",
-                    curves(metric, reference, pair),
-                    title=f"{pair[0]} vs {pair[1]}, lr {lr:g}: {label}",
-                    xlabel="epoch",
-                    ylabel=label,
-                    logy=logy,
-                )
-            )
-        paths.append(
-            plot_curves(
-                folder / f"chosen_lr_{metric}.png",
-                curves(metric, chosen_lrs, OPTIMIZERS),
-                title=f"Each optimizer at its chosen lr: {label}",
-                xlabel="epoch",
-                ylabel=label,
-                logy=logy,
-            )
-        )
-    paths.append(
-        plot_curves(
-            folder / "chosen_lr_val_accuracy.png",
-            curves("val_accuracy", chosen_lrs, OPTIMIZERS),
-            title="Each optimizer at its chosen lr: validation accuracy",
-            xlabel="epoch",
-            ylabel="accuracy",
-        )
-    )
-    toy = {name: [records[0]["series"][f"toy/{name}_norm"]] for name in ("sgd", "momentum_sgd", "sgdp")}
-    paths.append(
-        plot_curves(
-            folder / "toy_norm.png",
-            toy,
-            title="2-D toy −cos(w, w*): weight norm",
-            xlabel="step",
-            ylabel="‖w‖",
-        )
-    )
-    return paths
-
-
-# ---------------------------------------------------------------------------------------------- paper
-def run_imagenet(config: ImageNetConfig, seed: int) -> Result:  # pragma: no cover - needs GPUs and ImageNet
-    """The paper's ImageNet experiment: ResNet-50 trained by each optimizer from the same initialisation."""
-    data = imagenet_loaders(config.data_dir, config.image_size, config.batch_size, config.num_workers, seed)
-    metrics: dict[str, float] = {}
-    series: dict[str, list[float]] = {}
-    for opt, lr, wd in config.arms:
-        torch.manual_seed(seed)
-        import torchvision
-
-        model = torchvision.models.resnet50(num_classes=data.n_classes).to(config.device)
-        optimizer = make_optimizer(opt, list(model.parameters()), lr, wd)
-        schedule = cosine_schedule(optimizer, config.epochs * len(data.train))
-        accs = train_on_gpu(model, optimizer, schedule, data, config.epochs, config.device, desc=opt)
-        metrics[f"{opt}/test_accuracy"] = accs[-1]
-        series[f"{opt}/test_accuracy"] = accs
-    return Result(metrics, series)
-
-
-def run(config: SmokeConfig | DigitsConfig | ImageNetConfig, seed: int) -> Result:
-    """Dispatch on the scale's config type."""
-    if isinstance(config, SmokeConfig):
-        return run_smoke(config, seed)
-    if isinstance(config, DigitsConfig):
-        return run_digits(config, seed)
-    return run_imagenet(config, seed)
-
-
-# ----------------------------------------------------------------------------------------------- perf
-def perf(device: str) -> dict[str, float]:
-    """Median ``step()`` time on the standard 4.5M-parameter set, as ratios to fused AdamW (1 thread).
-
-    AdamP (wd 1e-2) and SGDP (Nesterov, wd 1e-5: the official README's settings) in each implementation,
-    and the compiled AdamP with δ = 1e6, which projects every matrix (with the standard set's random
-    gradients δ = 0.1 never fires, so the foreach and single-tensor paths skip the projection there; the
-    compiled step always computes it). Against the official ``adamp`` package, same settings.
-    ``warmup_s`` of the compiled steps includes a cold compile (the inductor cache is disabled).
-    """
-    factories: dict[str, Callable[[list[nn.Parameter]], torch.optim.Optimizer]] = {}
-    for i in IMPLEMENTATIONS:
-        factories[f"adamp_{i}"] = lambda ps, i=i: AdamP(ps, lr=1e-3, weight_decay=1e-2, implementation=i)
-    factories["adamp_compiled_always_projecting"] = lambda ps: AdamP(ps, lr=1e-3, weight_decay=1e-2, delta=1e6)
-    for i in IMPLEMENTATIONS:
-        factories[f"sgdp_{i}"] = lambda ps, i=i: SGDP(
-            ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-5, implementation=i
-        )
-    timings = time_optimizers(factories, device)
-    figures = ratio_figures(timings, ("step_ms", "step_over_adamw_fused", "warmup_s"))
-    figures["adamp/state_bytes_per_param"] = timings["adamp_compiled"].state_bytes_per_param
-    figures["sgdp/state_bytes_per_param"] = timings["sgdp_compiled"].state_bytes_per_param
-    try:
-        import adamp as official
-    except ImportError:  # the official package is a dev dependency of the workspace, not of this paper
-        return figures
-    base = timings[FUSED_ADAMW].median_step_s
-    for name, make, ours in (
-        ("adamp", lambda ps: official.AdamP(ps, lr=1e-3, weight_decay=1e-2), "adamp_compiled"),
-        (
-            "adamp_always_projecting",
-            lambda ps: official.AdamP(ps, lr=1e-3, weight_decay=1e-2, delta=1e6),
-            "adamp_compiled_always_projecting",
-        ),
-        ("sgdp", lambda ps: official.SGDP(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-5), "sgdp_compiled"),
-    ):
-        t = median_step_time(make, device)["median_step_s"]
-        figures[f"official_{name}/step_over_adamw_fused"] = t / base
-        figures[f"{ours}/speedup_over_official"] = t / timings[ours].median_step_s
-    return figures
-
-
-SMOKE_CLAIMS = (
-    Claim(
-        "Every projected conv update is orthogonal to its weight, channel by channel (|cos| <= 1e-6)",
-        Compare("adamp/max_radial_cosine", "<=", 1e-6),
-        guards=(Compare("adamp/conv_projected_fraction", ">", 0.5),),
-    ),
-    Claim(
-        "Every projected SGDP conv update is orthogonal to its weight, channel by channel (|cos| <= 1e-6)",
-        Compare("sgdp/max_radial_cosine", "<=", 1e-6),
-        guards=(Compare("sgdp/conv_projected_fraction", ">", 0.5),),
-    ),
-    Claim(
-        "AdamP's conv weight norm grows less than Adam's at the same lr (no weight decay)",
-        Compare("adamp/conv_norm_growth", "<", "adam/conv_norm_growth"),
-        guards=(Compare("adamp/test_accuracy", ">", 0.5), Compare("adam/test_accuracy", ">", 0.5)),
-    ),
-    Claim(
-        "SGDP's conv weight norm grows less than SGD's at the same lr (no weight decay)",
-        Compare("sgdp/conv_norm_growth", "<", "sgd/conv_norm_growth"),
-        guards=(Compare("sgdp/test_accuracy", ">", 0.5), Compare("sgd/test_accuracy", ">", 0.5)),
-    ),
-    Claim(
-        "The linear head (not scale-invariant) is projected in at most 5% of AdamP's steps",
-        Compare("adamp/head_projected_fraction", "<=", 0.05),
-    ),
-    Claim(
-        "With delta = 0 AdamP is torch.optim.AdamW bit for bit (float64 BN-CNN)",
-        Compare("adamp/adamw_equivalence_max_abs_diff", "<=", 0.0),
-    ),
-    Claim(
-        "With delta = 0 SGDP is torch.optim.SGD (Nesterov) bit for bit (float64 BN-CNN)",
-        Compare("sgdp/sgd_equivalence_max_abs_diff", "<=", 0.0),
-    ),
-    Claim(
+def _toy_claim() -> Claim:
+    return Claim(
         "On the 2-D toy, SGDP's weight norm stays below momentum SGD's",
         Compare("toy/sgdp_final_norm", "<", "toy/momentum_sgd_final_norm"),
         guards=(Compare("toy/sgdp_final_loss", "<", -0.99),),
-    ),
-)
+    )
+
+
+def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
+    """Orthogonality, norm growth and the head at the smoke's steps; the δ = 0 equivalences; the toy."""
+    return (
+        Claim(
+            "Every projected conv update is orthogonal to its weight, channel by channel (|cos| <= 1e-6)",
+            Compare("adamp/max_radial_cosine", "<=", 1e-6),
+            guards=(Compare("adamp/conv_projected_fraction", ">", 0.5),),
+        ),
+        Claim(
+            "Every projected SGDP conv update is orthogonal to its weight, channel by channel (|cos| <= 1e-6)",
+            Compare("sgdp/max_radial_cosine", "<=", 1e-6),
+            guards=(Compare("sgdp/conv_projected_fraction", ">", 0.5),),
+        ),
+        Claim(
+            "AdamP's conv weight norm grows less than Adam's at the same lr (no weight decay)",
+            Compare("adamp/conv_norm_growth", "<", "adam/conv_norm_growth"),
+            guards=(Compare("adamp/test_accuracy", ">", 0.5), Compare("adam/test_accuracy", ">", 0.5)),
+        ),
+        Claim(
+            "SGDP's conv weight norm grows less than SGD's at the same lr (no weight decay)",
+            Compare("sgdp/conv_norm_growth", "<", "sgd/conv_norm_growth"),
+            guards=(Compare("sgdp/test_accuracy", ">", 0.5), Compare("sgd/test_accuracy", ">", 0.5)),
+        ),
+        Claim(
+            "The linear head (not scale-invariant) is projected in at most 5% of AdamP's steps",
+            Compare("adamp/head_projected_fraction", "<=", 0.05),
+        ),
+        Claim(
+            "With delta = 0 AdamP is torch.optim.AdamW bit for bit (float64 BN-CNN)",
+            Compare("adamp/adamw_equivalence_max_abs_diff", "<=", 0.0),
+        ),
+        Claim(
+            "With delta = 0 SGDP is torch.optim.SGD (Nesterov) bit for bit (float64 BN-CNN)",
+            Compare("sgdp/sgd_equivalence_max_abs_diff", "<=", 0.0),
+        ),
+        _toy_claim(),
+    )
 
 
 def _norm_claim(projected: str, baseline: str, lr: float) -> Claim:
@@ -637,18 +239,17 @@ def _accuracy_claim(projected: str, baseline: str) -> Claim:
     )
 
 
-_REFERENCE = dict(DigitsConfig().reference_lr)
-FULL_CLAIMS = (
-    _norm_claim("adamp", "adamw", _REFERENCE["adamp"]),
-    _accuracy_claim("adamp", "adamw"),
-    _norm_claim("sgdp", "sgd", _REFERENCE["sgdp"]),
-    _accuracy_claim("sgdp", "sgd"),
-    Claim(
-        "On the 2-D toy, SGDP's weight norm stays below momentum SGD's",
-        Compare("toy/sgdp_final_norm", "<", "toy/momentum_sgd_final_norm"),
-        guards=(Compare("toy/sgdp_final_loss", "<", -0.99),),
-    ),
-)
+def full_claims(config: DigitsConfig) -> tuple[Claim, ...]:
+    """Norm growth at the config's reference learning rates, accuracy at the chosen ones, and the toy."""
+    reference = dict(config.reference_lr)
+    return (
+        _norm_claim("adamp", "adamw", reference["adamp"]),
+        _accuracy_claim("adamp", "adamw"),
+        _norm_claim("sgdp", "sgd", reference["sgdp"]),
+        _accuracy_claim("sgdp", "sgd"),
+        _toy_claim(),
+    )
+
 
 BENCHMARK = Benchmark(
     slug="adamp",
@@ -656,8 +257,8 @@ BENCHMARK = Benchmark(
     framework="torch",
     scales={"smoke": SmokeConfig(), "full": DigitsConfig(), "paper": ImageNetConfig()},
     seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0,)},
-    run=run,
-    claims={"smoke": SMOKE_CLAIMS, "full": FULL_CLAIMS},
+    run={"smoke": experiment.run_smoke, "full": experiment.run_full, "paper": experiment.run_paper},
+    claims={"smoke": smoke_claims, "full": full_claims},
     metrics=(
         MetricSpec("*accuracy*", better="higher", tolerance=0.03),
         MetricSpec("*/max_radial_cosine", better="lower", tolerance=1e-9),
@@ -667,8 +268,8 @@ BENCHMARK = Benchmark(
         MetricSpec("*p/conv_projected_fraction", better="higher", tolerance=0.05),
         MetricSpec("toy/sgdp_final_norm", better="lower", tolerance=1e-6, relative=True),
     ),
-    aggregate=aggregate,
-    plot=plot_digits,
-    perf=perf,
+    aggregate={"full": experiment.select_learning_rates},
+    plot={"full": plots.plot_full},
+    perf=perf.perf,
     paper_needs="CUDA GPUs, torchvision (pip install torchvision) and ImageNet-1k in ImageFolder layout",
 )
