@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from paperzoo.ramario.tf_runtime import tensorflow
+from paperzoo.shared.seeding import derive
 from paperzoo.shared.validate import check_positive_int
 
 tf = tensorflow()
@@ -36,7 +37,8 @@ def conv_policy(
     """The conv network: uint8 frames -> logits (``head='policy'``) or Q-values (``head='q'``) [, value].
 
     ``logits = W_pi Flatten(ReLU(Conv(x / 255))) + b``; with ``value_head``, the model returns ``[logits, v]``
-    with ``v = w_v^T Flatten(...) + b_v`` of shape ``(batch,)``.
+    with ``v = w_v^T Flatten(...) + b_v`` of shape ``(batch,)``. ``seed`` initialises the conv kernel; each head's
+    initializer is seeded with ``derive(seed, "conv_policy head")`` / ``derive(seed, "conv_policy value head")``.
     """
     check_positive_int("n_actions", n_actions)
     for name, value in (("filters", filters), ("kernel", kernel), ("stride", stride)):
@@ -56,14 +58,16 @@ def conv_policy(
     )(x)
     x = keras.layers.Flatten()(x)
     init = (
-        keras.initializers.Orthogonal(gain=0.01, seed=seed + 1)
+        keras.initializers.Orthogonal(gain=0.01, seed=derive(seed, "conv_policy head"))
         if head == "policy"
-        else keras.initializers.GlorotUniform(seed=seed + 1)
+        else keras.initializers.GlorotUniform(seed=derive(seed, "conv_policy head"))
     )
     logits = keras.layers.Dense(n_actions, kernel_initializer=init, name=head)(x)
     outputs: list = [logits]
     if value_head:
-        value = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(1.0, seed=seed + 2))(x)
+        value = keras.layers.Dense(
+            1, kernel_initializer=keras.initializers.Orthogonal(1.0, seed=derive(seed, "conv_policy value head"))
+        )(x)
         outputs.append(keras.layers.Reshape(())(value))
     return keras.Model(inputs, outputs if value_head else logits)
 

@@ -16,6 +16,7 @@ import numpy as np
 from paperzoo.ramario.policy_gradient import FreshOptimizer, make_optimizer
 from paperzoo.ramario.reptile import Reptile
 from paperzoo.ramario.tf_runtime import tensorflow
+from paperzoo.shared.seeding import derive
 from paperzoo.shared.validate import check_positive, check_positive_int
 
 tf = tensorflow()
@@ -39,15 +40,15 @@ class SineTask:
 
 
 def sine_mlp(hidden: int = 64, seed: int = 0) -> keras.Model:
-    """The MLP 1-hidden-hidden-1 with tanh of the sine experiment."""
+    """The MLP 1-hidden-hidden-1 with tanh of the sine experiment (layer ``i >= 2`` seeded by ``derive(seed, ...)``)."""
     check_positive_int("hidden", hidden)
     init = keras.initializers.GlorotUniform
     return keras.Sequential(
         [
             keras.Input((1,)),
             keras.layers.Dense(hidden, activation="tanh", kernel_initializer=init(seed)),
-            keras.layers.Dense(hidden, activation="tanh", kernel_initializer=init(seed + 1)),
-            keras.layers.Dense(1, kernel_initializer=init(seed + 2)),
+            keras.layers.Dense(hidden, activation="tanh", kernel_initializer=init(derive(seed, "sine_mlp layer", 2))),
+            keras.layers.Dense(1, kernel_initializer=init(derive(seed, "sine_mlp layer", 3))),
         ]
     )
 
@@ -106,10 +107,11 @@ def sine_experiment(outer_steps: int = 2000, seed: int = 0, n_test: int = 10, hi
     rng = np.random.default_rng(seed)
     model = sine_mlp(hidden, seed)
     inner = SupervisedInner(model)
-    tests = [SineTask.sample(np.random.default_rng(10_000 + seed + i)) for i in range(n_test)]
-    before = float(np.mean([inner.adapted_mse(t, np.random.default_rng(i)) for i, t in enumerate(tests)]))
+    tests = [SineTask.sample(np.random.default_rng(derive(seed, "sine test task", i))) for i in range(n_test)]
+    shots = [derive(seed, "sine test shots", i) for i in range(n_test)]  # the same points before and after
+    before = float(np.mean([inner.adapted_mse(t, np.random.default_rng(s)) for s, t in zip(shots, tests, strict=True)]))
     reptile = Reptile(model, inner, outer_steps=outer_steps, epsilon0=0.1)
     for j in range(outer_steps):
         reptile.outer_step(j, [SineTask.sample(rng)], rng)
-    after = float(np.mean([inner.adapted_mse(t, np.random.default_rng(i)) for i, t in enumerate(tests)]))
+    after = float(np.mean([inner.adapted_mse(t, np.random.default_rng(s)) for s, t in zip(shots, tests, strict=True)]))
     return {"random_init_mse": before, "reptile_mse": after}

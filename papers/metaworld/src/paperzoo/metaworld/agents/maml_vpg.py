@@ -32,6 +32,7 @@ from torch.func import functional_call
 
 from paperzoo.metaworld.agents._checks import check_widths
 from paperzoo.metaworld.protocol import Timestep
+from paperzoo.shared.seeding import derive
 from paperzoo.shared.validate import check_positive, check_positive_int, check_range
 
 __all__ = ["GaussianMLP", "MAMLConfig", "MAMLVPGAgent", "train_maml", "vpg_gradient"]
@@ -103,7 +104,8 @@ class MAMLVPGAgent:
 
     ``adapt_action`` samples from π_{θ'_i}; ``eval_action`` is its mean; ``adapt`` takes one VPG step per sub-env
     on the episodes recorded since the last ``init``/``adapt``. ``adapt_enabled=False`` turns the agent into its
-    own no-adaptation baseline (θ for every task).
+    own no-adaptation baseline (θ for every task). ``seed`` initialises θ; the actions are sampled from a generator
+    seeded with ``derive(seed, "maml action sampling")``.
     """
 
     def __init__(
@@ -115,7 +117,7 @@ class MAMLVPGAgent:
         th.manual_seed(seed)
         self.policy = GaussianMLP(obs_dim, action_dim, self.config.hidden, self.config.init_log_std)
         th.random.set_rng_state(gen_state)
-        self.generator = th.Generator().manual_seed(seed + 1)
+        self.generator = th.Generator().manual_seed(derive(seed, "maml action sampling"))
         self.optimizer = th.optim.Adam(self.policy.parameters(), lr=self.config.meta_lr)
         self.adapt_enabled = True
         self.init()
