@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from paperzoo.amft.bench import FullConfig, PaperConfig, SmokeConfig, scripted_controller
+from paperzoo.amft.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, full_claims, smoke_claims
+from paperzoo.amft.experiment import scripted_controller
 from paperzoo.amft.model import ModelConfig, PolicyWithValue
 from paperzoo.amft.task import ID_DIGITS, make_split
 from paperzoo.amft.train import (
@@ -41,6 +42,11 @@ TINY = TrainConfig(
         (lambda: FullConfig(regimes=("amft", "dpo")), "regimes"),
         (lambda: SmokeConfig(n_demos=0), "n_demos"),
         (lambda: PaperConfig(dtype="int8"), "dtype"),
+        (lambda: PaperConfig(prompt_template="Q:"), "prompt_template"),
+        (lambda: PaperConfig(n_val=2), "n_val"),
+        (lambda: SmokeConfig(regimes=("sft", "rl")), "regimes"),
+        (lambda: FullConfig(regimes=()), "regimes"),
+        (lambda: TrainConfig(mixed_precision="fp8"), "mixed_precision"),
         (lambda: regime_schedule("ppo_only", TrainConfig()), "regime"),
         (lambda: make_controller("amft_v2", TrainConfig()), "regime"),
     ],
@@ -120,8 +126,6 @@ def _fake_means(acc: float) -> dict[str, float]:
 
 
 def test_full_claims_are_inconclusive_when_everything_is_zero_and_decided_otherwise():
-    from paperzoo.amft.bench import BENCHMARK
-
     zero = BENCHMARK.summarize("full", [_fake_means(0.0)])["claims"]
     assert {c["verdict"] for c in zero} == {"inconclusive"}
     means = _fake_means(0.3) | {"amft/ood_accuracy": 0.1}
@@ -129,16 +133,44 @@ def test_full_claims_are_inconclusive_when_everything_is_zero_and_decided_otherw
     assert verdicts == ["not reproduced", "not reproduced", "reproduced", "reproduced"]
 
 
-def test_plot_draws_mu_terms_and_curves_at_full_scale_only(tmp_path):
-    from paperzoo.amft.bench import FullConfig, plot
+def test_full_claims_are_built_from_the_config_that_ran():
+    """The OOD guard is at least one test problem of the run's n_eval; claims name only regimes that ran."""
+    means = _fake_means(0.3) | {f"{r}/ood_accuracy": 0.0 for r in REGIMES} | {"amft/ood_accuracy": 0.015}
+    default = BENCHMARK.summarize("full", [means])["claims"]
+    assert [c["verdict"] for c in default[:2]] == ["reproduced", "reproduced"]  # 1.5% > 1% on 500 problems
+    small = BENCHMARK.summarize("full", [means], config=FullConfig(n_eval=50))["claims"]
+    assert [c["verdict"] for c in small[:2]] == ["inconclusive", "inconclusive"]  # 1.5% < one problem of 50
+    assert "max(*/ood_accuracy) > 0.02" in small[0]["guards"]
+    texts = [c.text for c in full_claims(FullConfig(regimes=("sft", "amft", "fixed_mu_0.5")))]
+    assert texts == [
+        "AMFT's OOD accuracy >= the best fixed mu's",
+        "No ID loss: AMFT's ID accuracy within 1 point of the best fixed mu's or better",
+    ]
+    assert full_claims(FullConfig(regimes=("sft", "rl"))) == ()
+
+
+def test_smoke_claims_use_the_configured_mu_bounds():
+    narrow = SmokeConfig(train=TrainConfig(steps=30, warmup_steps=3, mu0=0.5, mu_min=0.2, mu_max=0.6))
+    claims = smoke_claims(narrow)
+    assert "[0.2, 0.6]" in claims[1].text
+    m = {"amft/mu_min_seen": 0.1, "amft/mu_max_seen": 0.5}
+    assert claims[1].evaluate([m])["verdict"] == "not reproduced"  # 0.1 < mu_min = 0.2
+    assert smoke_claims(SmokeConfig())[1].evaluate([m])["verdict"] == "reproduced"  # 0.1 >= 0.05
+    scripted = scripted_controller(20, 0.2, 0.6)
+    assert (scripted["controller/mu_min_seen"], scripted["controller/mu_max_seen"]) == (0.2, 0.6)
+
+
+def test_plot_draws_mu_terms_and_curves(tmp_path):
+    from paperzoo.amft.plots import plot_full
 
     series = {"amft/mu": [0.8, 0.79], "amft/meta_term": [0.0], "amft/entropy_term": [-1e-3]}
     series |= {f"{r}/eval_id_accuracy": [0.1, 0.2] for r in ("sft", "amft")}
-    records = [{"scale": "full", "config": FullConfig(), "series": series} for _ in range(2)]
-    paths = plot(records, tmp_path)
+    records = [{"scale": "full", "series": series} for _ in range(2)]
+    paths = plot_full(FullConfig(), records, tmp_path)
     assert [p.name for p in paths] == ["amft_mu.png", "amft_mu_terms.png", "id_accuracy_curves.png"]
     assert all(p.stat().st_size > 0 for p in paths)
-    assert plot([{**records[0], "scale": "smoke"}], tmp_path) == []
+    only_sft = plot_full(FullConfig(regimes=("sft",)), records, tmp_path / "sft")
+    assert [p.name for p in only_sft] == ["id_accuracy_curves.png"]
 
 
 def test_load_lm_reads_a_saved_checkpoint(tok, tiny_policy, tmp_path):

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from paperzoo.amft.model import PolicyWithValue, masked_mean, sample, token_logprobs_and_entropy
-from paperzoo.amft.task import CharTokenizer, Problem, left_pad, verify
+from paperzoo.amft.task import CharTokenizer, Problem, left_pad
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int, check_range
 
 RL_LOSSES = ("ppo", "group")
@@ -96,7 +96,7 @@ def collect_rollouts(
     lam: float = 0.95,
     generator: torch.Generator | None = None,
 ) -> Rollouts:
-    """Sample ``group_size`` solutions per problem, score them with the verifier, compute advantages."""
+    """Sample ``group_size`` solutions per problem, score them with ``problem.reward``, compute advantages."""
     check_one_of("rl_loss", rl_loss, RL_LOSSES)
     device = next(policy.parameters()).device
     repeated = [p for p in problems for _ in range(group_size)]
@@ -110,7 +110,7 @@ def collect_rollouts(
     # generated tokens: everything up to and including the first <eos>
     gen_mask = ((ended == 0) | ((ended == 1) & (new == tok.eos_id))).long()
     rewards = torch.tensor(
-        [verify(p, tok.decode(row.tolist())) for p, row in zip(repeated, new, strict=True)],
+        [p.reward(tok.decode(row.tolist())) for p, row in zip(repeated, new, strict=True)],
         dtype=torch.float32,
         device=device,
     )

@@ -91,6 +91,10 @@ class Problem:
             carry = s // 10
         return "|".join(cols) + f"|={self.answer}"
 
+    def reward(self, completion: str) -> float:
+        """The outcome reward of ``completion`` (:func:`verify`); every problem type the trainers take has one."""
+        return verify(self, completion)
+
 
 def make_problem(rng: random.Random, digits: Sequence[int]) -> Problem:
     """A problem whose operands each have a length drawn from ``digits`` (no leading zeros)."""

@@ -36,7 +36,8 @@ from paperzoo.amft.controller import (
 )
 from paperzoo.amft.model import PolicyWithValue, sample, token_logprobs_and_entropy
 from paperzoo.amft.rl import RLLossConfig, collect_rollouts, rl_loss, sft_loss
-from paperzoo.amft.task import ID_DIGITS, CharTokenizer, Problem, left_pad, make_problem, sft_batch, verify
+from paperzoo.amft.task import ID_DIGITS, CharTokenizer, Problem, left_pad, make_problem, sft_batch
+from paperzoo.shared.seeding import derive
 from paperzoo.shared.validate import (
     check_non_negative,
     check_one_of,
@@ -86,6 +87,7 @@ class TrainConfig:
     val_batch: int = 16
     eval_every: int = 0  # 0: no learning curve
     eval_problems: int = 100
+    mixed_precision: str = "no"  # accelerate's autocast: "no", "bf16" or "fp16" (the paper scale: bf16)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -112,6 +114,7 @@ class TrainConfig:
         check_non_negative("eta_entropy", self.eta_entropy)
         check_one_of("meta_objective", self.meta_objective, ("val_reward", "val_ce"))
         check_one_of("meta_sign", self.meta_sign, ("descent", "official"))
+        check_one_of("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
 
 
 @dataclass
@@ -123,6 +126,7 @@ class TrainLog:
     entropy_term: list[float] = field(default_factory=list)
     entropy: list[float] = field(default_factory=list)
     reward: list[float] = field(default_factory=list)
+    sft_loss: list[float] = field(default_factory=list)
     eval_id_accuracy: list[float] = field(default_factory=list)
     target_entropy: float = float("nan")
     optimizer_steps: int = 0
@@ -168,14 +172,14 @@ def make_controller(regime: str, config: TrainConfig) -> AdaptiveWeightControlle
 def greedy_accuracy(
     policy: PolicyWithValue, tok: CharTokenizer, problems: Sequence[Problem], max_new_tokens: int, batch: int = 500
 ) -> float:
-    """Greedy exact match of the final answer (KV-cached batched decoding)."""
+    """Greedy exact match of the final answer (KV-cached batched decoding), scored by each problem's ``reward``."""
     device = next(policy.parameters()).device
     correct = 0.0
     for i in range(0, len(problems), batch):
         chunk = problems[i : i + batch]
         ids, mask = left_pad([tok.encode(p.prompt, bos=True) for p in chunk], tok.pad_id)
         new = sample(policy.lm, ids.to(device), mask.to(device), max_new_tokens, tok.eos_id, tok.pad_id, 0.0)
-        correct += sum(verify(p, tok.decode(r.tolist())) for p, r in zip(chunk, new, strict=True))
+        correct += sum(p.reward(tok.decode(r.tolist())) for p, r in zip(chunk, new, strict=True))
     return correct / len(problems)
 
 
@@ -229,9 +233,13 @@ def train_regime(
     from accelerate import Accelerator
 
     check_one_of("regime", regime, REGIMES)
-    accelerator = Accelerator(cpu=torch.device(config.device).type == "cpu")
-    rng = random.Random(seed * 1009 + accelerator.process_index)
-    generator = torch.Generator(device=accelerator.device).manual_seed(seed * 7919 + accelerator.process_index)
+    accelerator = Accelerator(
+        cpu=torch.device(config.device).type == "cpu",
+        mixed_precision=config.mixed_precision,
+    )
+    rng = random.Random(derive(seed, "batches", accelerator.process_index))
+    generator = torch.Generator(device=accelerator.device)
+    generator.manual_seed(derive(seed, "rollouts", accelerator.process_index))
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     policy, optimizer = accelerator.prepare(policy, optimizer)
     module: PolicyWithValue = accelerator.unwrap_model(policy)
@@ -297,6 +305,7 @@ def train_regime(
         log.training_s += time.perf_counter() - t_train
         log.optimizer_steps += 1
         log.mu.append(mu)
+        log.sft_loss.append(float(loss_sft.detach()))
         if "entropy" in stats:
             log.entropy.append(float(stats["entropy"]))
         if config.eval_every and (t + 1) % config.eval_every == 0 and eval_problems:
@@ -336,7 +345,7 @@ def pretrain_base(policy: PolicyWithValue, tok: CharTokenizer, config: BaseConfi
     without random ``+``/``=``);
     the full config therefore keeps pretraining off by default (see the README's Deviations).
     """
-    rng = random.Random(seed + 17)
+    rng = random.Random(derive(seed, "base model data"))
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr)
     chars = "0123456789" * 3 + " "  # raw digit strings (numbers separated by spaces), no arithmetic
     device = next(policy.parameters()).device
