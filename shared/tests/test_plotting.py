@@ -26,6 +26,15 @@ def test_each_primitive_draws_a_png(tmp_path: Path):
             span=(10, 100, "training range"),
         ),
         plotting.plot_panels(tmp_path / "p.png", {"arm 1": curves, "arm 2": curves}, title="t", xlabel="x", ylabel="y"),
+        plotting.plot_panels(
+            tmp_path / "q.png",
+            {"a": curves, "b": {"c": [[1.0, 2.0]]}},
+            title="t",
+            ylabel="y",
+            xlabel={"a": "step", "b": "tenth"},
+            x={"a": [1, 2, 3], "b": [0.5, 1.0]},
+            sharey=False,
+        ),
         plotting.plot_bars(
             tmp_path / "sub/b.png",
             {"sac": {"reach": [0.1, 0.3], "push": [0.5, 0.7]}, "mt": {"reach": [0.0, 0.1]}},

@@ -1,7 +1,10 @@
 """``paperzoo``: list, run, bench, compare, baseline, report and scaffold papers.
 
 Exit codes: 0 all good; 1 a regression, a failed smoke claim, a flipped full-scale verdict, or a paper
-that crashed, hung or wrote invalid records; 2 a usage error (an unknown slug lists the known ones).
+that crashed, hung or wrote invalid records (a malformed baseline or committed record is a FAIL naming
+the file and the field; the other papers still run); 2 a usage error (an unknown slug lists the known
+ones; no checkout; a bad --timeout); 128 + N when stopped by signal N (SIGINT 130, SIGTERM 143) after
+the running paper's whole process tree was stopped.
 """
 
 from __future__ import annotations
@@ -10,17 +13,37 @@ import argparse
 import importlib
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from paperzoo.bench import compare, readme, runner, scaffold
 from paperzoo.bench.discovery import Paper, discover, repo_root
 from paperzoo.shared.cli import DIRTY_OVERRIDE
-from paperzoo.shared.records import git_info, read_json, seed_record_path, summary_path, utc_now, write_json_atomic
+from paperzoo.shared.records import (
+    git_info,
+    read_json,
+    seed_record_path,
+    summary_path,
+    utc_now,
+    validate_baseline,
+    validate_summary,
+    write_json_atomic,
+)
 from paperzoo.shared.report import format_table
 
 TIMEOUTS_S = {"smoke": 120.0, "full": 1800.0}
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type of ``--timeout``: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
 
 
 class UsageError(Exception):
@@ -38,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, nargs="+")
     run.add_argument("--out", type=Path, default=Path("runs"))
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
-    run.add_argument("--timeout", type=float, help="seconds (default: 120 smoke, 1800 full)")
+    run.add_argument("--timeout", type=positive_seconds, help="seconds (default: 120 smoke, 1800 full)")
 
     for name, helptext in (
         ("bench", "run papers and hold them to their records"),
@@ -49,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--papers", nargs="+", help="slugs (default: all)")
         p.add_argument("--out", type=Path, help="records folder (default: runs/bench; full: benchmarks/results)")
         if name == "bench":
-            p.add_argument("--timeout", type=float, help="seconds per paper (default: 120 smoke, 1800 full)")
+            p.add_argument("--timeout", type=positive_seconds, help="seconds per paper (default: 120 smoke, 1800 full)")
             p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
             p.add_argument(
                 "--allow-dirty",
@@ -59,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     base = sub.add_parser("baseline", help="run papers at smoke scale and write their baselines")
     base.add_argument("--papers", nargs="+", required=True)
-    base.add_argument("--timeout", type=float)
+    base.add_argument("--timeout", type=positive_seconds)
 
     rep = sub.add_parser("report", help="regenerate the README tables and result blocks from benchmarks/results")
     rep.add_argument("--check", action="store_true", help="exit 1 if a README is not up to date")
@@ -95,18 +118,43 @@ def report_checks(checks: list[compare.Check]) -> int:
     return 1 if failed else 0
 
 
+def load_record(path: Path, validate: Callable[[Any, str], None]) -> Any:
+    """A JSON record read and validated; ``None`` when absent; ``ValueError`` naming the file (and field)."""
+    if not path.is_file():
+        return None
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: unreadable: {type(err).__name__}: {err}") from err
+    validate(record, str(path))
+    return record
+
+
+def committed_verdicts(root: Path, slug: str, scale: str) -> tuple[dict | None, list[compare.Check]]:
+    """The committed summary of ``slug`` at ``scale`` (None when absent), or a FAIL check if it is malformed."""
+    try:
+        return load_record(summary_path(root / "benchmarks" / "results", slug, scale), validate_summary), []
+    except ValueError as err:
+        return None, [compare.Check(slug, "record", False, str(err))]
+
+
 def judge(outcome: runner.Outcome, scale: str, root: Path, committed: dict | None) -> list[compare.Check]:
-    """The checks for one paper's outcome at ``scale``."""
+    """The checks for one paper's outcome at ``scale`` (full: against ``committed``, read before the run).
+
+    A malformed baseline is a FAIL naming the file and the field.
+    """
     if outcome.status != runner.OK:
         return [compare.Check(outcome.slug, "run", False, f"{outcome.status}: {outcome.detail}")]
     assert outcome.summary is not None
-    if scale == "smoke":
-        path = root / "benchmarks" / "baselines" / f"{outcome.slug}.json"
-        baseline = read_json(path) if path.is_file() else None
-        return compare.compare_to_baseline(outcome.slug, outcome.summary, baseline) + compare.check_smoke_claims(
-            outcome.slug, outcome.summary, baseline
-        )
-    return compare.check_verdicts(outcome.slug, outcome.summary, committed)
+    if scale != "smoke":
+        return compare.check_verdicts(outcome.slug, outcome.summary, committed)
+    try:
+        baseline = load_record(root / "benchmarks" / "baselines" / f"{outcome.slug}.json", validate_baseline)
+    except ValueError as err:
+        return [compare.Check(outcome.slug, "baseline", False, str(err))]
+    return compare.compare_to_baseline(outcome.slug, outcome.summary, baseline) + compare.check_smoke_claims(
+        outcome.slug, outcome.summary, baseline
+    )
 
 
 def default_out(root: Path, scale: str) -> Path:
@@ -133,12 +181,11 @@ def cmd_bench(args: argparse.Namespace, registry: Mapping[str, Paper], root: Pat
     extra_env = {DIRTY_OVERRIDE: "1"} if args.scale == "full" and args.allow_dirty else {}
     checks = []
     for paper in papers:
-        committed_path = summary_path(root / "benchmarks" / "results", paper.slug, args.scale)
-        committed = read_json(committed_path) if committed_path.is_file() else None
+        committed, problems = committed_verdicts(root, paper.slug, args.scale)
         print(f"running {paper.slug} ({args.scale}) ...", file=sys.stderr, flush=True)
         outcome = runner.run_paper(paper, args.scale, out, timeout, extra_env=extra_env)
         print(f"  {outcome.status} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
-        checks += judge(outcome, args.scale, root, committed)
+        checks += problems + judge(outcome, args.scale, root, committed)
     if args.scale == "full" and out == default_out(root, "full"):
         write_readme(root, registry)
     return report_checks(checks)
@@ -150,9 +197,11 @@ def cmd_compare(args: argparse.Namespace, registry: Mapping[str, Paper], root: P
     checks = []
     for paper in papers:
         outcome = runner.read_outcome(paper.slug, args.scale, out)
-        committed_path = summary_path(root / "benchmarks" / "results", paper.slug, args.scale)
-        committed = read_json(committed_path) if committed_path.is_file() and out != default_out(root, "full") else None
-        checks += judge(outcome, args.scale, root, committed)
+        # Records read from benchmarks/results are the committed ones: nothing to compare them with.
+        committed, problems = (
+            (None, []) if out == default_out(root, "full") else committed_verdicts(root, paper.slug, args.scale)
+        )
+        checks += problems + judge(outcome, args.scale, root, committed)
     return report_checks(checks)
 
 
@@ -265,9 +314,12 @@ def main(argv: list[str] | None = None, registry: Mapping[str, Paper] | None = N
             print(f"out of date: {names}: run `make report`", file=sys.stderr)
             return 1
         return 0
-    except (UsageError, FileExistsError, ValueError) as err:
+    except (UsageError, FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"paperzoo: error: {err}", file=sys.stderr)
         return 2
+    except runner.Interrupted as stop:
+        print(f"paperzoo: {stop}: the run was stopped and its processes killed", file=sys.stderr)
+        return 128 + stop.signum
 
 
 if __name__ == "__main__":

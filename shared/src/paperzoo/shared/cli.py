@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,42 @@ def cuda_available(framework: str) -> bool:
     return bool(importlib.import_module("tensorflow").config.list_physical_devices("GPU"))
 
 
+class UsageError(Exception):
+    """A command-line argument that cannot work: one line on stderr, exit code 2, before any compute."""
+
+
 def resolve_device(framework: str, requested: str) -> str:
-    """``auto`` -> ``cuda`` when the framework sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    """``auto`` -> ``cuda`` when the framework sees a GPU, else ``cpu``; ``cuda`` without one is a usage error."""
     if requested == "cpu":
         return "cpu"
     has_cuda = cuda_available(framework)
     if requested == "cuda" and not has_cuda:
-        raise SystemExit("error: --device cuda was requested but no CUDA device is visible")
+        raise UsageError("--device cuda was requested but no CUDA device is visible")
     return "cuda" if has_cuda else "cpu"
+
+
+def check_seeds(seeds: list[int]) -> list[int]:
+    """Seeds are distinct integers >= 0 (a repeated seed would be counted twice in the means)."""
+    bad = [s for s in seeds if s < 0]
+    if bad:
+        raise UsageError(f"--seeds must be integers >= 0, got {bad}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise UsageError(f"--seeds repeats {repeated}: each seed runs once")
+    return seeds
+
+
+def prepare_out(folder: Path) -> Path:
+    """Create ``folder`` and prove it writable now (not after the run); remove temporary files a killed run left."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UsageError(f"--out: cannot write to {folder}: {err.strerror or err}") from None
+    for leftover in folder.glob(".*.json.*.tmp"):  # write_json_atomic's temporary files, from a killed run
+        leftover.unlink(missing_ok=True)
+    return folder
 
 
 def build_parser(benchmark: Benchmark) -> argparse.ArgumentParser:
@@ -129,8 +158,20 @@ def run_scale(benchmark: Benchmark, scale: str, seeds: list[int], out: Path, dev
 
 
 def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m paperzoo.<module>``."""
+    """Entry point of ``python -m paperzoo.<module>``.
+
+    Every argument is validated before any compute (exit 2 with one line on stderr): seeds, the output
+    folder (created and written to), the device, the paper scale's permission.
+    """
     args = build_parser(benchmark).parse_args(argv)
+    try:
+        return _main(benchmark, args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(benchmark: Benchmark, args: argparse.Namespace) -> int:
     set_quiet(args.quiet)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -148,6 +189,8 @@ def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
             )
             return 2
     device = resolve_device(benchmark.framework, args.device)
+    seeds = check_seeds(args.seeds if args.seeds is not None else list(benchmark.seeds[args.scale]))
+    prepare_out(args.out / benchmark.slug if args.perf else summary_path(args.out, benchmark.slug, args.scale).parent)
     if args.perf:
         if benchmark.perf is None:
             print(f"error: {benchmark.slug} declares no perf entry", file=sys.stderr)
@@ -165,7 +208,6 @@ def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
         )
         print(format_table(("figure", "value"), [(name, format_number(v)) for name, v in figures.items()]))
         return 0
-    seeds = args.seeds if args.seeds is not None else list(benchmark.seeds[args.scale])
     summary = run_scale(benchmark, args.scale, seeds, args.out, device)
     print(f"{benchmark.title} — {args.scale} scale, seeds {seeds}, device {device}")
     print(format_metrics_table(summary))

@@ -45,7 +45,9 @@ def _reference_lines(ax: Any, hlines: Mapping[str, float] | None) -> None:
         ax.axhline(y, color="k", linestyle=(":", "--", "-.")[i % 3], linewidth=1, label=label)
 
 
-def _draw_curves(ax: Any, curves: Mapping[str, PerSeed], x: Sequence[float] | None, markers: bool) -> None:
+def _draw_curves(
+    ax: Any, curves: Mapping[str, PerSeed], x: Sequence[float] | None, markers: bool, logy: bool = False
+) -> None:
     for label, per_seed in curves.items():
         lengths = {len(c) for c in per_seed}
         arr = np.asarray(per_seed, dtype=np.float64) if len(lengths) == 1 else np.empty(0)
@@ -56,7 +58,10 @@ def _draw_curves(ax: Any, curves: Mapping[str, PerSeed], x: Sequence[float] | No
             raise ValueError(f"curves[{label!r}] has {arr.shape[1]} points but x has {len(xs)}")
         mean, std = arr.mean(axis=0), arr.std(axis=0)
         (line,) = ax.plot(xs, mean, label=label, marker="o" if markers else None, markersize=4)
-        ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
+        low = mean - std
+        if logy:  # a band below zero has no place on a log axis: floor it at the smallest seed value
+            low = np.maximum(low, arr.min(axis=0))
+        ax.fill_between(xs, low, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
 def plot_curves(
@@ -81,7 +86,7 @@ def plot_curves(
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    _draw_curves(ax, curves, x, markers)
+    _draw_curves(ax, curves, x, markers, logy)
     _reference_lines(ax, hlines)
     if span is not None:
         ax.axvspan(span[0], span[1], color="grey", alpha=0.12, label=span[2])
@@ -100,18 +105,22 @@ def plot_panels(
     panels: Mapping[str, Mapping[str, PerSeed]],
     *,
     title: str,
-    xlabel: str,
+    xlabel: str | Mapping[str, str],
     ylabel: str,
-    x: Sequence[float] | None = None,
+    x: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+    sharey: bool = True,
 ) -> Path:
-    """:func:`plot_curves` once per panel (titled by its key), side by side with a shared y-axis."""
+    """:func:`plot_curves` once per panel (titled by its key), side by side.
+
+    ``xlabel`` and ``x`` are shared by every panel, or given per panel as a mapping from the panel's key.
+    """
     if not panels:
         raise ValueError("panels must hold at least one panel")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), dpi=120, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), dpi=120, sharey=sharey, squeeze=False)
     for ax, (name, curves) in zip(axes[0], panels.items(), strict=True):
-        _draw_curves(ax, curves, x, markers=False)
-        ax.set(title=name, xlabel=xlabel)
+        _draw_curves(ax, curves, x.get(name) if isinstance(x, Mapping) else x, markers=False)
+        ax.set(title=name, xlabel=xlabel[name] if isinstance(xlabel, Mapping) else xlabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel(ylabel)
@@ -129,12 +138,14 @@ def plot_bars(
     ylim: tuple[float, float] | None = None,
     show_seeds: bool = False,
     rotation: float = 0.0,
+    colors: Mapping[str, str] | None = None,
 ) -> Path:
     """Grouped bars: for each category, one bar per group at its mean over seeds, ±1 std error bars.
 
     ``groups[label][category]`` holds the per-seed values of one arm (``label``) on one category (a task,
     a level, a layer); categories appear in first-seen order, and an arm that lacks a category leaves a
-    gap. ``show_seeds`` adds a dot per seed.
+    gap. ``show_seeds`` adds a dot per seed; ``colors`` gives a category its own colour (e.g. the method's
+    bars apart from the baselines') where there is one group.
     """
     if not groups:
         raise ValueError("groups must hold at least one group")
@@ -151,7 +162,8 @@ def plot_bars(
                 continue
             v = np.asarray(values[category], dtype=np.float64)
             yerr = v.std() if len(v) > 1 else None
-            ax.bar(xs[i], v.mean(), width, yerr=yerr, color=f"C{j}", capsize=2, label=legend_label)
+            color = (colors or {}).get(category, f"C{j}")
+            ax.bar(xs[i], v.mean(), width, yerr=yerr, color=color, capsize=2, label=legend_label)
             legend_label = None
             if show_seeds:
                 ax.scatter(np.full(len(v), xs[i]), v, color="k", s=8, zorder=3)

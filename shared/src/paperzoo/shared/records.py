@@ -126,24 +126,92 @@ def summary_path(out: str | os.PathLike[str], slug: str, scale: str) -> Path:
     return Path(out) / slug / scale / "summary.json"
 
 
-def validate_seed_record(record: Any) -> None:
-    """Raise ``ValueError`` unless ``record`` has every field of a seed record and numeric metrics."""
+def _fail(where: str, field: str, problem: str) -> None:
+    prefix = f"{where}: " if where else ""
+    raise ValueError(f"{prefix}field {field}: {problem}")
+
+
+def _check_number_map(value: Any, where: str, field: str, empty_ok: bool = False) -> None:
+    """``value`` maps ``<arm>/<metric>`` names to numbers (None = non-finite)."""
+    if not isinstance(value, dict) or (not value and not empty_ok):
+        _fail(where, field, f"must be a non-empty object, got {type(value).__name__}")
+    for name, number in value.items():
+        if "/" not in name:
+            _fail(where, f"{field}[{name!r}]", "the name is not of the form <arm>/<metric>")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))):
+            _fail(where, f"{field}[{name!r}]", f"not a number: {number!r}")
+
+
+def _check_seeds(value: Any, where: str, field: str) -> None:
+    if not isinstance(value, list) or not value:
+        _fail(where, field, f"must be a non-empty list of seeds, got {value!r}")
+    for seed in value:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            _fail(where, field, f"seeds are integers >= 0, got {seed!r}")
+    if len(set(value)) != len(value):
+        _fail(where, field, f"a seed is repeated: {value}")
+
+
+def validate_seed_record(record: Any, where: str = "") -> None:
+    """Raise ``ValueError`` (naming ``where`` and the field) unless ``record`` is a valid seed record."""
     if not isinstance(record, dict):
-        raise ValueError(f"a seed record must be a JSON object, got {type(record).__name__}")
+        _fail(where, "(top level)", f"a seed record must be a JSON object, got {type(record).__name__}")
     missing = [k for k in SEED_FIELDS if k not in record]
     if missing:
-        raise ValueError(f"seed record lacks {missing}")
+        _fail(where, ", ".join(missing), "missing")
     if record["schema_version"] != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {record['schema_version']!r} is not {SCHEMA_VERSION}")
-    check_metrics(record["metrics"])
+        _fail(where, "schema_version", f"{record['schema_version']!r} is not {SCHEMA_VERSION}")
+    _check_number_map(record["metrics"], where, "metrics")
 
 
-def check_metrics(metrics: Any) -> None:
-    """Raise ``ValueError`` unless ``metrics`` maps ``<arm>/<metric>`` names to numbers (None = non-finite)."""
-    if not isinstance(metrics, dict) or not metrics:
-        raise ValueError("metrics must be a non-empty object")
-    for name, value in metrics.items():
-        if "/" not in name:
-            raise ValueError(f"metric name {name!r} is not of the form <arm>/<metric>")
+def validate_summary(summary: Any, where: str = "") -> None:
+    """Raise ``ValueError`` (naming ``where`` and the field) unless ``summary`` is a valid summary record.
+
+    Checked: ``means``/``stds`` map metric names to numbers or null; ``seeds`` are distinct integers >= 0;
+    ``claims`` is a list of objects each with a string ``claim`` and a known ``verdict``.
+    """
+    from paperzoo.shared.claims import VERDICTS
+
+    if not isinstance(summary, dict):
+        _fail(where, "(top level)", f"a summary must be a JSON object, got {type(summary).__name__}")
+    for key in ("means", "stds", "claims", "seeds"):
+        if key not in summary:
+            _fail(where, key, "missing")
+    _check_number_map(summary["means"], where, "means", empty_ok=True)
+    _check_number_map(summary["stds"], where, "stds", empty_ok=True)
+    _check_seeds(summary["seeds"], where, "seeds")
+    if not isinstance(summary["claims"], list):
+        _fail(where, "claims", f"must be a list, got {type(summary['claims']).__name__}")
+    for i, claim in enumerate(summary["claims"]):
+        if not isinstance(claim, dict):
+            _fail(where, f"claims[{i}]", f"must be an object, got {claim!r}")
+        if not isinstance(claim.get("claim"), str):
+            _fail(where, f"claims[{i}].claim", f"must be a string, got {claim.get('claim')!r}")
+        if claim.get("verdict") not in VERDICTS:
+            _fail(where, f"claims[{i}].verdict", f"must be one of {VERDICTS}, got {claim.get('verdict')!r}")
+
+
+def validate_baseline(baseline: Any, where: str = "") -> None:
+    """Raise ``ValueError`` (naming ``where`` and the field) unless ``baseline`` is a valid smoke baseline."""
+    if not isinstance(baseline, dict):
+        _fail(where, "(top level)", f"a baseline must be a JSON object, got {type(baseline).__name__}")
+    metrics = baseline.get("metrics")
+    if not isinstance(metrics, dict):
+        _fail(where, "metrics", f"must be an object, got {metrics!r}")
+    for name, spec in metrics.items():
+        field = f"metrics[{name!r}]"
+        if not isinstance(spec, dict):
+            _fail(where, field, f"must be an object, got {spec!r}")
+        value = spec.get("value", "absent")
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"metric {name!r} is not a number: {value!r}")
+            _fail(where, f"{field}.value", f"must be a number or null, got {value!r}")
+        if spec.get("better") not in ("higher", "lower"):
+            _fail(where, f"{field}.better", f"must be 'higher' or 'lower', got {spec.get('better')!r}")
+        tolerance = spec.get("tolerance")
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+            _fail(where, f"{field}.tolerance", f"must be a number >= 0, got {tolerance!r}")
+        if not isinstance(spec.get("relative", False), bool):
+            _fail(where, f"{field}.relative", f"must be true or false, got {spec.get('relative')!r}")
+    claims = baseline.get("claims", {})
+    if not isinstance(claims, dict) or not all(isinstance(v, str) for v in claims.values()):
+        _fail(where, "claims", f"must map claim texts to verdicts, got {claims!r}")

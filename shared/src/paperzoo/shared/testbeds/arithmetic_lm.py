@@ -291,13 +291,17 @@ def pretrained_base(
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The pretrained base weights, from ``cache_dir/base-<config hash>.pt`` when present, else trained and cached.
 
-    The cache is safe to delete (it is rebuilt, bit for bit on the same machine and versions); ``cache_dir=None``
-    disables it. Returns the state dict and ``info`` (``cache_hit``, ``pretrain_s``, ``final_loss``, ``path``).
+    The cache is safe to delete (it is rebuilt, bit for bit on the same machine and versions); a corrupt or
+    truncated cache file is rebuilt too (with a warning); ``cache_dir=None`` disables it. Returns the state dict
+    and ``info`` (``cache_hit``, ``pretrain_s``, ``final_loss``, ``path``).
     """
     path = None if cache_dir is None else Path(cache_dir).expanduser() / f"base-{config.key()}.pt"
     if path is not None and path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        return saved["state"], {**saved["info"], "cache_hit": 1.0, "path": str(path)}
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            return saved["state"], {**saved["info"], "cache_hit": 1.0, "path": str(path)}
+        except Exception as err:
+            log.warning("unreadable pretraining cache %s (%s: %s): rebuilding it", path, type(err).__name__, err)
     start = time.perf_counter()
     model, losses = pretrain(config, tok)
     info = {"pretrain_s": time.perf_counter() - start, "final_loss": sum(losses[-20:]) / len(losses[-20:])}
