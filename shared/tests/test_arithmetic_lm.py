@@ -152,3 +152,13 @@ def test_subtraction_splits_are_disjoint_and_seeded():
 def test_bad_configs_raise(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_a_corrupt_base_cache_is_rebuilt_not_fatal(tok, tmp_path):
+    cfg = PretrainConfig(model=ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2), steps=3, batch_size=4, warmup=1)
+    first, _ = pretrained_base(cfg, tok, tmp_path)
+    (cache,) = tmp_path.iterdir()
+    cache.write_bytes(cache.read_bytes()[:100])  # a run killed while another wrote it, a full disk, ...
+    rebuilt, info = pretrained_base(cfg, tok, tmp_path)
+    assert info["cache_hit"] == 0.0 and all(torch.equal(first[k], rebuilt[k]) for k in first)
+    assert pretrained_base(cfg, tok, tmp_path)[1]["cache_hit"] == 1.0  # the rebuilt file is whole again
