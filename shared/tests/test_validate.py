@@ -63,3 +63,10 @@ def test_check_betas():
     for bad, match in bad_cases:
         with pytest.raises(ValueError, match=match):
             check_betas(bad, 2)
+
+
+@pytest.mark.parametrize("check", [check_positive, check_non_negative])
+def test_infinite_values_are_rejected(check):
+    with pytest.raises(ValueError, match=r"lr must be in"):
+        check("lr", math.inf)
+    assert check("lr", 1e300) == 1e300

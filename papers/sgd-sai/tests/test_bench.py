@@ -1,4 +1,4 @@
-"""The benchmark's pieces: configs, the synthetic language, the char transformer, the schedule, the claims."""
+"""The benchmark's pieces: configs, the synthetic language, the char transformer, the schedules, the claims."""
 
 from __future__ import annotations
 
@@ -8,24 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from paperzoo.sgd_sai.bench import (
-    BENCHMARK,
-    FULL_CLAIMS,
-    OPTIMIZERS,
-    CifarGridConfig,
-    SmokeConfig,
-    TransformerConfig,
-    grid_key,
-    lm_data,
-    make_optimizer,
-    select_learning_rates,
-    sgd_equivalence,
-    train_lm,
-    warmup_cosine,
-)
+from paperzoo.sgd_sai.bench import BENCHMARK, CifarGridConfig, SmokeConfig, TransformerConfig, full_claims
+from paperzoo.sgd_sai.experiment import grid_key, select_learning_rates, sgd_equivalence
 from paperzoo.sgd_sai.language import ALPHABET, SyntheticLanguage, decode, encode
+from paperzoo.sgd_sai.lm import lm_data, train_lm
 from paperzoo.sgd_sai.models import CharTransformer
 from paperzoo.sgd_sai.optimizer import SGDSaI
+from paperzoo.sgd_sai.training import OPTIMIZERS, make_optimizer, step_decay, warmup_cosine
+from paperzoo.shared.cli import main
 
 
 @pytest.mark.parametrize(
@@ -53,6 +43,10 @@ from paperzoo.sgd_sai.optimizer import SGDSaI
         ),
         (lambda: CifarGridConfig(optimizers=("lamb",)), "optimizers"),
         (lambda: CifarGridConfig(lrs=()), "lrs"),
+        (lambda: CifarGridConfig(weight_decays=(5e-4, 5e-5)), "weight_decays"),
+        (lambda: CifarGridConfig(model="resnet50"), "model"),
+        (lambda: CifarGridConfig(lr_decay=0.0), "lr_decay"),
+        (lambda: CifarGridConfig(lr_decay_every=0), "lr_decay_every"),
     ],
 )
 def test_bad_configs_raise(make, message):
@@ -60,12 +54,25 @@ def test_bad_configs_raise(make, message):
         make()
 
 
-def test_paper_scale_is_the_official_grid_and_refuses_to_run():
+def test_paper_scale_is_the_official_grid_and_refuses_to_start_offline(monkeypatch, capsys):
     config = BENCHMARK.scales["paper"]
     assert config.lrs == (1e-4, 1e-3, 1e-2, 1e-1) and config.weight_decays == (5e-5, 5e-4, 5e-3, 5e-2, 5e-1)
-    assert (config.epochs, config.batch_size) == (200, 128)
-    with pytest.raises(NotImplementedError, match="CIFAR-10"):
-        BENCHMARK.run(config, 42)
+    assert (config.epochs, config.batch_size, config.lr_decay_every, config.lr_decay) == (200, 128, 80, 0.1)
+    assert (config.model, config.data, BENCHMARK.seeds["paper"]) == ("resnet18", "cifar10", (42,))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(BENCHMARK, ["--scale", "paper", "--out", "/nonexistent"]) == 2
+    assert "--allow-download" in capsys.readouterr().err
+
+
+def test_claims_are_built_from_the_config_run():
+    # a run of the language model alone is judged on the language model alone
+    lm_only = full_claims(TransformerConfig(tasks=("lm",)))
+    assert len(lm_only) == 3 and all("char transformer" in c.text for c in lm_only)
+    assert len(full_claims(TransformerConfig())) == 6
+    assert "after 50 steps" in BENCHMARK.claims["smoke"](SmokeConfig(steps=50))[2].text
+    # the paper's claims compare SGD-SaI with AdamW: none when the grid runs only one of them
+    assert BENCHMARK.claims_for("paper", CifarGridConfig(optimizers=("sgd_sai",))) == ()
+    assert len(BENCHMARK.claims_for("paper", CifarGridConfig())) == 2
 
 
 def test_full_grids_are_the_same_size_for_every_optimizer():
@@ -139,6 +146,23 @@ def test_warmup_cosine_schedule():
         warmup_cosine(0.0)
 
 
+def test_step_decay_is_the_official_epoch_schedule_per_step():
+    # the official SWDLambdaLR: lr x 0.1 ** (epoch // 80), here with 3 steps per epoch and decay every 2 epochs
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=0.5)
+    schedule = step_decay(epochs=5, every=2, factor=0.1)(optimizer, 15)
+    factors = []
+    for _ in range(15):
+        factors.append(optimizer.param_groups[0]["lr"] / 0.5)
+        optimizer.step()
+        schedule.step()
+    np.testing.assert_allclose(factors, [1.0] * 6 + [0.1] * 6 + [0.01] * 3, rtol=1e-12)
+    with pytest.raises(ValueError, match="multiple of epochs"):
+        step_decay(epochs=4, every=2, factor=0.1)(optimizer, 15)
+    with pytest.raises(ValueError, match="factor"):
+        step_decay(epochs=4, every=2, factor=0.0)
+
+
 def test_make_optimizer_settings():
     params = [torch.nn.Parameter(torch.ones(3))]
     sai = make_optimizer("sgd_sai", params, 1e-2, 0.05)
@@ -183,7 +207,7 @@ def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
     metrics |= {f"{task}_{opt}/state_bytes_per_param": 4.0 for task in config.tasks for opt in OPTIMIZERS}
     metrics |= {f"{task}/state_sgd_sai_over_adamw": 0.5 for task in config.tasks} | {"lm/majority_accuracy": 0.2}
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
-    assert len(claims) == len(FULL_CLAIMS) and all(c["verdict"] != "missing" for c in claims)
+    assert len(claims) == len(full_claims(config)) and all(c["verdict"] != "missing" for c in claims)
     # all tied: the smallest learning rate, at the grid's edge, so the comparative claims are inconclusive
     assert select_learning_rates([metrics])[0]["vit_sgd_sai/lr"] == grids["vit"]["sgd_sai"][0]
     assert [c["verdict"] for c in claims[:4]] == ["inconclusive"] * 4

@@ -37,13 +37,13 @@ def check_range(
 
 
 def check_positive(name: str, value: float) -> float:
-    """Require ``value > 0``."""
-    return check_range(name, value, 0.0, math.inf, low_inclusive=False)
+    """Require a finite ``value > 0`` (an infinite learning rate or tolerance is never meant)."""
+    return check_range(name, value, 0.0, math.inf, low_inclusive=False, high_inclusive=False)
 
 
 def check_non_negative(name: str, value: float) -> float:
-    """Require ``value >= 0``."""
-    return check_range(name, value, 0.0, math.inf)
+    """Require a finite ``value >= 0``."""
+    return check_range(name, value, 0.0, math.inf, high_inclusive=False)
 
 
 def check_positive_int(name: str, value: int) -> int:
