@@ -140,3 +140,16 @@ def test_invalid_action(env):
     env.reset()
     with pytest.raises(ValueError, match="action"):
         env.step(7)
+
+
+def test_levels_parse_from_the_game_notation_and_bad_levels_raise():
+    from paperzoo.ramario.envs.smb import parse_level
+
+    assert parse_level("1-2") == (1, 2) and parse_level((8, 4)) == (8, 4)
+    for bad in ("1", "a-b", "1_2", (1,), 12):
+        with pytest.raises(ValueError, match="level must be"):
+            parse_level(bad)
+    with pytest.raises(ValueError, match="world must be in 1..8"):
+        make_env("9-1")
+    with pytest.raises(ValueError, match="stage must be in 1..4"):
+        make_env((1, 5))

@@ -176,6 +176,17 @@ class SuperMarioBros(gymnasium.Env):
         self.nes.close()
 
 
-def make_env(level: tuple[int, int] = HELD_OUT_LEVEL, **kwargs: Any) -> SuperMarioBros:
-    """``SuperMarioBros(world, stage, **kwargs)`` of ``level = (world, stage)``."""
-    return SuperMarioBros(*level, **kwargs)
+def parse_level(level: tuple[int, int] | str) -> tuple[int, int]:
+    """``(world, stage)`` from a tuple or from the game's own ``"W-S"`` notation (``"1-2"``); ``ValueError`` otherwise."""
+    if isinstance(level, str):
+        world, sep, stage = level.partition("-")
+        if sep and world.isdigit() and stage.isdigit():
+            return int(world), int(stage)
+    elif isinstance(level, (tuple, list)) and len(level) == 2:
+        return level[0], level[1]
+    raise ValueError(f"level must be (world, stage) or 'W-S' such as '1-2', got {level!r}")
+
+
+def make_env(level: tuple[int, int] | str = HELD_OUT_LEVEL, **kwargs: Any) -> SuperMarioBros:
+    """``SuperMarioBros(world, stage, **kwargs)`` of ``level = (world, stage)`` or ``"W-S"``."""
+    return SuperMarioBros(*parse_level(level), **kwargs)
