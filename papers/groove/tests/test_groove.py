@@ -1,10 +1,15 @@
 """GROOVE's pieces against independent references: the grid-world's DP against value iteration and Monte
 Carlo, the reverse GRU's causality and resets, the sign of the LPG update, the meta-gradient against finite
-differences, algorithmic regret, the PLR buffer, determinism and bad arguments."""
+differences, algorithmic regret, the PLR buffer, determinism (also across PYTHONHASHSEEDs), the benchmark's claims
+and bad arguments."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +37,8 @@ from paperzoo.groove import (
     rollout,
     sample_level,
 )
-from paperzoo.groove.bench import FullConfig, SmokeConfig
+from paperzoo.groove.bench import BENCHMARK, FullConfig, SmokeConfig
+from paperzoo.groove.experiment import held_out_key
 from paperzoo.groove.level_buffer import init_buffer, plr_sample, replay_ids, reset_lowest_scoring
 from paperzoo.groove.meta_grad import agent_meta_loss
 
@@ -382,3 +388,93 @@ def test_bad_arguments_raise(make, name):
 def test_meta_test_rejects_unknown_learner():
     with pytest.raises(ValueError, match="learner"):
         meta_test(jax.random.key(0), ENV3, None, jnp.array([1]), 1, 1, AgentConfig(), MetaConfig(), 1, 1, 1, "ppo")
+
+
+# ----------------------------------------------------------------------------------- benchmark: keys, claims
+REFERENCE_RUN = """
+import json
+from paperzoo.groove.bench import FullConfig
+from paperzoo.groove.experiment import reference_metrics
+print(json.dumps(reference_metrics(FullConfig(test_agents=1, test_workers=1, test_eval_workers=2), 0, ("random",))))
+"""
+
+
+def test_reference_arms_do_not_depend_on_the_python_hash_seed():
+    """The random-policy reference (its held-out key once came from the salted hash()) in two processes with
+    different PYTHONHASHSEEDs gives identical metrics."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", REFERENCE_RUN],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for hash_seed in (1, 2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert first == second
+    assert set(first) >= {"random/heldout_normalised", "random/maze_a_normalised"}
+
+
+def test_held_out_keys_are_distinct_per_purpose_and_seed():
+    data = [
+        tuple(np.asarray(jax.random.key_data(held_out_key(seed, *names))).tolist())
+        for seed in (0, 1)
+        for names in (("random",), ("a2c",), ("checkpoint", 0), ("checkpoint", 1))
+    ]
+    assert len(set(data)) == len(data)
+    np.testing.assert_array_equal(
+        jax.random.key_data(held_out_key(0, "a2c")), jax.random.key_data(held_out_key(0, "a2c"))
+    )
+
+
+def _full_seed(lpg: float, groove: float, random: float = -0.1) -> dict[str, float]:
+    return {"lpg/heldout_normalised": lpg, "groove/heldout_normalised": groove, "random/heldout_normalised": random}
+
+
+def test_full_claims_are_built_from_the_arms_that_ran():
+    default = BENCHMARK.claims_for("full", FullConfig())
+    assert [c.statement.lhs for c in default] == [
+        "groove/heldout_normalised",
+        "lpg/heldout_normalised",
+        "groove/heldout_normalised",
+    ]
+    only_lpg = BENCHMARK.claims_for("full", FullConfig(arms=("lpg",)))
+    assert [str(c.statement) for c in only_lpg] == ["lpg/heldout_normalised > random/heldout_normalised + 0.1"]
+    verdicts = [
+        r["verdict"]
+        for r in BENCHMARK.summarize(
+            "full", [{"lpg/heldout_normalised": 0.3, "random/heldout_normalised": -0.1}], FullConfig(arms=("lpg",))
+        )["claims"]
+    ]
+    assert verdicts == ["reproduced"]
+
+
+def test_full_verdicts_on_hand_made_seeds():
+    """GROOVE >= LPG on the seed means; both well above random, else the comparison is inconclusive."""
+    summary = BENCHMARK.summarize("full", [_full_seed(0.30, 0.36), _full_seed(0.40, 0.30)])
+    assert [r["verdict"] for r in summary["claims"]] == ["not reproduced", "reproduced", "reproduced"]
+    assert summary["claims"][0]["values"]["lhs_per_seed"] == [0.36, 0.30]
+    summary = BENCHMARK.summarize("full", [_full_seed(0.30, 0.36), _full_seed(0.34, 0.40)])
+    assert summary["claims"][0]["verdict"] == "reproduced"
+    near_random = BENCHMARK.summarize("full", [_full_seed(0.05, 0.36, 0.0), _full_seed(0.05, 0.40, 0.0)])
+    assert [r["verdict"] for r in near_random["claims"]] == ["inconclusive", "not reproduced", "reproduced"]
+
+
+def test_smoke_claims_judge_the_mechanism():
+    good = {
+        "groove/grad_norm_min": 0.16,
+        "groove/grad_finite": 1.0,
+        "groove/lpg_param_change": 3e-4,
+        "groove/n_finished": 7.0,
+        "groove/buffer_score_error": 0.0,
+        "groove/finished_scores_finite": 1.0,
+    }
+    claims = BENCHMARK.claims_for("smoke", SmokeConfig())
+    assert [c.evaluate([good])["verdict"] for c in claims] == ["reproduced"] * 3
+    bad = good | {"groove/buffer_score_error": 1e-3, "groove/n_finished": 0.0, "groove/lpg_param_change": 0.0}
+    assert [c.evaluate([bad])["verdict"] for c in claims] == ["reproduced", "not reproduced", "inconclusive"]
