@@ -10,7 +10,7 @@ configure(threads=1, deterministic=True)
 
 @pytest.fixture
 def tok():
-    from paperzoo.shared.torch.arithmetic_lm import CharTokenizer
+    from paperzoo.shared.testbeds.arithmetic_lm import CharTokenizer
 
     return CharTokenizer()
 
@@ -18,7 +18,7 @@ def tok():
 @pytest.fixture
 def tiny_llama(tok):
     """A factory of 1-layer, d=16, d_ff=32 Llamas with the same random weights (seed 0)."""
-    from paperzoo.shared.torch.arithmetic_lm import ModelConfig, build_llama
+    from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, build_llama
 
     def make():
         torch.manual_seed(0)
@@ -29,6 +29,6 @@ def tiny_llama(tok):
 
 @pytest.fixture
 def ids(tok):
-    from paperzoo.shared.torch.arithmetic_lm import lm_batch, make_problems
+    from paperzoo.shared.testbeds.arithmetic_lm import lm_batch, make_problems
 
     return lm_batch(tok, make_problems(3, "-", (1, 2), 0))["input_ids"]

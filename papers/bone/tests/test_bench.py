@@ -1,8 +1,15 @@
-"""The benchmark's learning-rate choice, race guard, claims and configs, and the full pipeline on a micro config."""
+"""The benchmark's learning-rate choice, race guard, claims and configs, the full pipeline on a micro config, and
+the paper scale on a tiny stand-in model."""
+
+import dataclasses
+import json
+import math
 
 import pytest
 
-from paperzoo.bone.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, aggregate, full_claims
+from paperzoo.bone.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, full_claims, paper_claims
+from paperzoo.bone.experiment import select_learning_rates
+from paperzoo.bone.train import FinetuneConfig
 
 
 def seed_metrics(steps: dict[str, tuple[float, float, float]], val: dict[str, tuple[float, float, float]]) -> dict:
@@ -22,7 +29,7 @@ def test_aggregate_picks_the_lr_by_validation_and_adds_the_race_guard():
         {"bat": (90, 40, 151), "lora": (151, 80, 30), "pissa": (151, 151, 151)},
         {"bat": (0.2, 0.6, 0.1), "lora": (0.1, 0.5, 0.4), "pissa": (0.1, 0.3, 0.2)},
     )
-    out = aggregate([m, m])[0]
+    out = select_learning_rates([m, m])[0]
     assert out["bat/lr"] == 1e-2 and out["bat/steps_to_target"] == 40 and out["bat/lr_at_edge"] == 0
     assert out["lora/lr"] == 1e-2 and out["lora/steps_to_target"] == 80  # chosen by validation, not by speed
     assert out["bat_vs_lora/fewest_steps"] == 40
@@ -60,9 +67,64 @@ def test_bad_configs_raise(make, match):
         make()
 
 
-def test_paper_scale_is_config_only():
-    with pytest.raises(NotImplementedError, match="Llama-2-7b"):
-        BENCHMARK.run(BENCHMARK.scales["paper"], 0)
+def test_full_claims_are_built_from_the_config():
+    """The race guard's step budget and the target loss in the statement come from the config that ran."""
+    short = FullConfig(finetune=FinetuneConfig(steps=40, batch_size=16, r=8, target_loss=0.5))
+    m = seed_metrics(
+        {"bat": (90, 45, 151), "lora": (151, 80, 30), "pissa": (151, 151, 151)},
+        {"bat": (0.2, 0.6, 0.1), "lora": (0.1, 0.5, 0.4), "pissa": (0.1, 0.3, 0.2)},
+    )
+    default = BENCHMARK.summarize("full", [m], FullConfig())["claims"]
+    cut = BENCHMARK.summarize("full", [m], short)["claims"]
+    assert default[0]["verdict"] == "reproduced"
+    assert cut[0]["verdict"] == "inconclusive"  # 45 steps: beyond a 40-step budget
+    assert "0.5" in full_claims(short)[0].text and "0.3" in full_claims(FullConfig())[0].text
+
+
+def test_smoke_claims_follow_the_methods_run():
+    claims = BENCHMARK.claims["smoke"](SmokeConfig(methods=("bat", "pissa")))
+    names = [c.text for c in claims]
+    assert sum("zero init" in n for n in names) == 1 and sum("loss falls" in n for n in names) == 2
+
+
+def test_paper_claims_compare_bat_with_the_baselines_run():
+    assert len(paper_claims(PaperConfig())) == 4
+    assert paper_claims(PaperConfig(methods=("lora",))) == ()
+    m = {"bat/gsm8k/accuracy": 0.5, "lora/gsm8k/accuracy": 0.4, "bat/math/accuracy": 0.1, "lora/math/accuracy": 0.2}
+    verdicts = [c.evaluate([m])["verdict"] for c in paper_claims(PaperConfig(methods=("bat", "lora")))]
+    assert verdicts == ["reproduced", "not reproduced"]
+
+
+def test_paper_scale_runs_on_a_tiny_stand_in(tmp_path):
+    """``run_paper`` end to end offline: a tiny random Llama + character tokenizer saved to disk, a generated
+    MetaMathQA-style JSONL, GSM8K/MATH-style JSONLs; a few optimizer steps per method, then evaluation."""
+    from paperzoo.shared.testbeds import math_sft
+
+    model_dir = math_sft.write_stand_in(tmp_path / "model", d_model=32, d_ff=64)
+
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return str(path)
+
+    train = write("train.jsonl", [{"query": f"{i}+1?", "response": "The answer is: 7"} for i in range(24)])
+    gsm8k = write("gsm8k.jsonl", [{"question": "1+1?", "answer": "1+1=2\n#### 2"}] * 2)
+    maths = write("math.jsonl", [{"problem": "x?", "solution": "so \\boxed{\\frac{1}{2}}"}] * 2)
+    config = PaperConfig(
+        base_model=str(model_dir), dataset=train, n_train=None, gsm8k=gsm8k, math=maths, max_length=256,
+        batch_size=4, grad_accum=2, lr=1e-2, max_steps=3, max_new_tokens=8, eval_batch=2, r=8,
+        methods=("bat", "lora"), dtype="float32", device="cpu",
+    )  # fmt: skip
+    assert BENCHMARK.config_from_dict("paper", dataclasses.asdict(config)) == config
+    result = BENCHMARK.run["paper"](config, 0)
+    for method in ("bat", "lora"):
+        assert len(result.series[f"{method}/train_loss"]) == 3
+        assert all(math.isfinite(x) for x in result.series[f"{method}/train_loss"]), result.series
+        assert result.series[f"{method}/train_loss"][-1] < result.series[f"{method}/train_loss"][0]
+        for task in ("gsm8k", "math"):
+            assert 0.0 <= result.metrics[f"{method}/{task}/accuracy"] <= 1.0
+    # bat at r = 8: r * d_out per projection (q, k, v, o: 32; gate, up: 64; down: 32) x 2 layers
+    assert result.metrics["bat/trainable_params"] == 2 * 8 * (4 * 32 + 2 * 64 + 32)
 
 
 def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministically():
@@ -70,9 +132,9 @@ def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministical
     same seed gives the same numbers."""
     import math
 
-    from paperzoo.bone.bench import run_full
-    from paperzoo.bone.train import METHODS, FinetuneConfig
-    from paperzoo.shared.torch.arithmetic_lm import ModelConfig, PretrainConfig
+    from paperzoo.bone.experiment import run_full
+    from paperzoo.bone.train import METHODS
+    from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, PretrainConfig
 
     tiny = ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2)
     config = FullConfig(

@@ -10,7 +10,7 @@ configure(threads=1, deterministic=True)
 
 @pytest.fixture
 def tok():
-    from paperzoo.shared.torch.arithmetic_lm import CharTokenizer
+    from paperzoo.shared.testbeds.arithmetic_lm import CharTokenizer
 
     return CharTokenizer()
 
@@ -22,7 +22,7 @@ def tiny_llama(tok):
     The embedding is made anisotropic (a few strong directions), so that layers differ in how concentrated their
     input variance is and EVA's rank redistribution has something to redistribute.
     """
-    from paperzoo.shared.torch.arithmetic_lm import ModelConfig, build_llama
+    from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, build_llama
 
     def make():
         torch.manual_seed(0)
@@ -39,7 +39,7 @@ def tiny_llama(tok):
 @pytest.fixture
 def loader(tok):
     """Eight batches of 16 subtraction problems (input_ids, attention_mask, labels)."""
-    from paperzoo.shared.torch.arithmetic_lm import lm_batch, make_problems
+    from paperzoo.shared.testbeds.arithmetic_lm import lm_batch, make_problems
 
     problems = make_problems(128, "-", (1, 2), 0)
     return [lm_batch(tok, problems[i : i + 16]) for i in range(0, 128, 16)]

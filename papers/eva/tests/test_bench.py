@@ -1,9 +1,15 @@
-"""The benchmark's learning-rate choice, claims, rank summaries and configs, and the full pipeline on a micro config."""
+"""The benchmark's learning-rate choice, claims, rank summaries and configs, the full pipeline on a micro config, and
+the paper scale on a tiny stand-in model."""
+
+import dataclasses
+import json
+import math
 
 import pytest
 
-from paperzoo.eva.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, aggregate, full_claims
+from paperzoo.eva.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, full_claims, paper_claims
 from paperzoo.eva.eva import EvaState
+from paperzoo.eva.experiment import select_learning_rates
 from paperzoo.eva.train import FinetuneConfig, eva_batches, loss_metrics, rank_metrics
 
 LRS = (3e-3, 1e-2, 3e-2)
@@ -26,7 +32,7 @@ def test_aggregate_picks_each_lr_by_validation_and_the_claims_read_it():
              "eva_rho2": (1.9, 1.4, 0.9)}  # fmt: skip
     val = {"lora": (0.05, 0.10, 0.02), "pissa": (0.08, 0.06, 0.0), "eva_rho1": (0.06, 0.12, 0.03),
            "eva_rho2": (0.05, 0.09, 0.04)}  # fmt: skip
-    out = aggregate([seed_metrics(early, val)] * 2)[0]
+    out = select_learning_rates([seed_metrics(early, val)] * 2)[0]
     assert out["lora/lr"] == 1e-2 and out["lora/early_train_loss"] == 1.6  # by validation, not by early loss
     assert out["pissa/lr"] == 3e-3 and out["pissa/lr_at_edge"] == 1.0
     verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [seed_metrics(early, val)])["claims"]]
@@ -57,7 +63,7 @@ def test_loss_and_rank_metrics_hand_computed():
 
 
 def test_eva_batches_are_seeded_full_batches(tok):
-    from paperzoo.shared.torch.arithmetic_lm import make_problems
+    from paperzoo.shared.testbeds.arithmetic_lm import make_problems
 
     problems = make_problems(50, "-", (1, 2), 0)
     a, b, c = eva_batches(tok, problems, 16, 0), eva_batches(tok, problems, 16, 0), eva_batches(tok, problems, 16, 1)
@@ -75,7 +81,9 @@ def test_eva_batches_are_seeded_full_batches(tok):
         (lambda: SmokeConfig(lr=0.0), "lr"),
         (lambda: FinetuneConfig(early_steps=500), "early_steps"),
         (lambda: FinetuneConfig(r=0), "r"),
-        (lambda: PaperConfig(rhos=(0.5,)), "rho"),
+        (lambda: PaperConfig(tau=1.5), "tau"),
+        (lambda: PaperConfig(methods=()), "methods"),
+        (lambda: PaperConfig(max_steps=0), "max_steps"),
         (lambda: PaperConfig(dtype="int8"), "dtype"),
     ],
 )
@@ -84,9 +92,60 @@ def test_bad_configs_raise(make, match):
         make()
 
 
-def test_paper_scale_is_config_only():
-    with pytest.raises(NotImplementedError, match="Llama-2-7b"):
-        BENCHMARK.run(BENCHMARK.scales["paper"], 0)
+def test_full_claims_are_built_from_the_config():
+    """The early-loss window named by the claims is the config's."""
+    short = FullConfig(finetune=FinetuneConfig(steps=50, early_steps=10))
+    assert "first 10 steps" in full_claims(short)[0].text
+    assert "first 30 steps" in full_claims(FullConfig())[0].text
+
+
+def test_smoke_claims_follow_the_methods_run():
+    names = [c.text for c in BENCHMARK.claims["smoke"](SmokeConfig(methods=("lora", "pissa")))]
+    assert sum("zero B" in n for n in names) == 1 and sum("loss falls" in n for n in names) == 2
+
+
+def test_paper_claims_compare_eva_with_lora():
+    assert len(paper_claims(PaperConfig())) == 4
+    assert paper_claims(PaperConfig(methods=("eva_rho2",))) == ()
+    m = {"eva_rho2/gsm8k/accuracy": 0.5, "lora/gsm8k/accuracy": 0.4, "eva_rho2/math/accuracy": 0.1,
+         "lora/math/accuracy": 0.2}  # fmt: skip
+    verdicts = [c.evaluate([m])["verdict"] for c in paper_claims(PaperConfig(methods=("lora", "eva_rho2")))]
+    assert verdicts == ["reproduced", "not reproduced"]
+
+
+def test_paper_scale_runs_on_a_tiny_stand_in(tmp_path):
+    """``run_paper`` end to end offline: a tiny random Llama + character tokenizer saved to disk, a generated
+    MetaMathQA-style JSONL, GSM8K/MATH-style JSONLs; EVA on the response tokens, a few optimizer steps per method,
+    then evaluation."""
+    from paperzoo.shared.testbeds import math_sft
+
+    model_dir = math_sft.write_stand_in(tmp_path / "model", d_model=32, d_ff=64)
+
+    def write(name, rows):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return str(path)
+
+    train = write("train.jsonl", [{"query": f"{i}+{i}?", "response": f"{i} and {i}. The answer is: {2 * i}"}
+                                  for i in range(32)])  # fmt: skip
+    gsm8k = write("gsm8k.jsonl", [{"question": "1+1?", "answer": "1+1=2\n#### 2"}] * 2)
+    maths = write("math.jsonl", [{"problem": "x?", "solution": "so \\boxed{\\frac{1}{2}}"}] * 2)
+    config = PaperConfig(
+        base_model=str(model_dir), dataset=train, gsm8k=gsm8k, math=maths, max_length=256, batch_size=4,
+        grad_accum=2, lr=1e-2, max_steps=3, max_new_tokens=8, eval_batch=2, r=4, lora_alpha=4.0, svd_batch_size=4,
+        methods=("lora", "eva_rho2"), dtype="float32", device="cpu",
+    )  # fmt: skip
+    assert BENCHMARK.config_from_dict("paper", dataclasses.asdict(config)) == config
+    result = BENCHMARK.run["paper"](config, 0)
+    for method in ("lora", "eva_rho2"):
+        losses = result.series[f"{method}/train_loss"]
+        assert len(losses) == 3 and all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
+        for task in ("gsm8k", "math"):
+            assert 0.0 <= result.metrics[f"{method}/{task}/accuracy"] <= 1.0
+    assert result.metrics["eva_rho2/budget_error"] == 0.0 and result.metrics["eva_rho2/eva_converged"] == 1.0
+    assert len(result.series["eva_rho2/ranks"]) == 2 * 7  # every linear layer of both blocks
+    # the same budget: EVA's redistributed ranks train as many LoRA parameters as uniform rank r would, or fewer
+    assert result.metrics["eva_rho2/trainable_params"] <= 2 * result.metrics["lora/trainable_params"]
 
 
 def test_eva_methods_need_a_state_and_share_lora_budget(tiny_llama):
@@ -107,9 +166,9 @@ def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministical
     rank budget is kept, and the same seed gives the same numbers."""
     import math
 
-    from paperzoo.eva.bench import run_full
+    from paperzoo.eva.experiment import run_full
     from paperzoo.eva.train import METHODS
-    from paperzoo.shared.torch.arithmetic_lm import ModelConfig, PretrainConfig
+    from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, PretrainConfig
 
     tiny = ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2)
     config = FullConfig(

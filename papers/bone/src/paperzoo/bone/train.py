@@ -1,5 +1,5 @@
 """The CPU-scale experiment: a tiny Llama pretrained here on addition (cached on disk by its config hash; the
-task, model and pretraining are the shared :mod:`paperzoo.shared.torch.arithmetic_lm`), then fine-tuned on
+task, model and pretraining are the shared :mod:`paperzoo.shared.testbeds.arithmetic_lm`), then fine-tuned on
 subtraction by each method — Bone ``bat`` (the paper), Bone ``bone`` (peft's default),
 LoRA and PiSSA (Hugging Face peft) at matched trainable parameters, and full fine-tuning.
 
@@ -18,13 +18,13 @@ from torch import nn
 
 from paperzoo.bone.adapter import LLAMA_TARGETS, BoneConfig, apply_bone, target_shapes
 from paperzoo.bone.layer import matched_lora_rank
-from paperzoo.shared.torch.arithmetic_lm import (
+from paperzoo.shared.testbeds.arithmetic_lm import (
     CharTokenizer,
     FinetuneResult,
     ModelConfig,
     Splits,
 )
-from paperzoo.shared.torch.arithmetic_lm import (
+from paperzoo.shared.testbeds.arithmetic_lm import (
     finetune as finetune_llama,
 )
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
@@ -117,7 +117,7 @@ def finetune(
     probe: torch.Tensor | None = None,
 ) -> FinetuneResult:
     """Fine-tune a fresh copy of the base weights by ``method`` at learning rate ``lr`` (the shared loop,
-    :func:`paperzoo.shared.torch.arithmetic_lm.finetune`: same batches for every method), evaluate greedily."""
+    :func:`paperzoo.shared.testbeds.arithmetic_lm.finetune`: same batches for every method), evaluate greedily."""
     return finetune_llama(
         base_state, model_config, lambda model: attach_method(model, method, config.r)[1], lr, config.steps,
         config.batch_size, splits, seed, tok, config.eval_batch, evaluate, probe,

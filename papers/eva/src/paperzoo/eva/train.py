@@ -1,5 +1,5 @@
 """The CPU-scale experiment: a tiny Llama pretrained here on addition (the shared
-:mod:`paperzoo.shared.torch.arithmetic_lm`, cached on disk by its config hash), then fine-tuned on subtraction, a
+:mod:`paperzoo.shared.testbeds.arithmetic_lm`, cached on disk by its config hash), then fine-tuned on subtraction, a
 skill it has never seen, by LoRA and PiSSA (Hugging Face peft) and by EVA with rho = 1 and rho = 2 (our EVA
 initialisation, loaded into a peft LoRA model), all at the same rank budget (r = 8 on q, k, v, o, up, down).
 
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from paperzoo.eva.eva import EvaConfig, EvaState, compute_eva_state, init_lora_from_eva
-from paperzoo.shared.torch.arithmetic_lm import (
+from paperzoo.shared.testbeds.arithmetic_lm import (
     CharTokenizer,
     FinetuneResult,
     ModelConfig,
@@ -27,7 +27,7 @@ from paperzoo.shared.torch.arithmetic_lm import (
     lm_batch,
     steps_to_target,
 )
-from paperzoo.shared.torch.arithmetic_lm import (
+from paperzoo.shared.testbeds.arithmetic_lm import (
     finetune as finetune_llama,
 )
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
@@ -131,7 +131,7 @@ def finetune(
     probe: torch.Tensor | None = None,
 ) -> FinetuneResult:
     """Fine-tune a fresh copy of the base weights by ``method`` at learning rate ``lr`` (the shared loop,
-    :func:`paperzoo.shared.torch.arithmetic_lm.finetune`: same batches for every method), evaluate greedily."""
+    :func:`paperzoo.shared.testbeds.arithmetic_lm.finetune`: same batches for every method), evaluate greedily."""
     return finetune_llama(
         base_state, model_config, lambda model: attach_method(model, method, config.r, eva_state), lr, config.steps,
         config.batch_size, splits, seed, tok, config.eval_batch, evaluate, probe,

@@ -436,8 +436,15 @@ class EvalSet:
     limit: int | None = None
 
 
-GSM8K = EvalSet("gsm8k", "openai/gsm8k:main", "test", "question", "answer")
-MATH = EvalSet("math", "hendrycks/competition_math", "test", "problem", "solution")
+def gsm8k_and_math(gsm8k: str, math: str, limit: int | None = None) -> list[EvalSet]:
+    """The two test sets of the math papers: GSM8K (``question``, ``answer`` ending in ``#### n``; 1,319 problems)
+    and MATH (``problem``, ``solution`` with ``\\boxed{}``; 5,000), from hub ids or local ``.jsonl`` files, each cut
+    to ``limit`` problems when given. Hub ids: ``"openai/gsm8k:main"``; for MATH a mirror of the withdrawn
+    ``hendrycks/competition_math`` (e.g. ``"DigitalLearningGmbH/MATH-lighteval"``)."""
+    return [
+        EvalSet("gsm8k", gsm8k, "test", "question", "answer", limit),
+        EvalSet("math", math, "test", "problem", "solution", limit),
+    ]
 
 
 def load_eval_sets(sets: Sequence[EvalSet]) -> dict[str, tuple[EvalSet, list[dict[str, str]]]]:
