@@ -65,6 +65,50 @@ def test_comparative_claims_are_guarded():
     assert claims[0].evaluate([{**learned, "mt_sac/mean_success": 0.7}])["verdict"] == "not reproduced"
 
 
+def _seeds(**per_seed: tuple[float, ...]) -> list[dict[str, float]]:
+    """Hand-made per-seed metrics: one tuple of values per metric, one value per seed."""
+    n = len(next(iter(per_seed.values())))
+    base = {"random/mean_success": 0.1, "scripted/mean_success": 1.0}
+    return [{**base, **{k.replace("__", "/"): v[i] for k, v in per_seed.items()}} for i in range(n)]
+
+
+def test_full_claims_follow_the_interval_rule():
+    """Paired per-seed differences: a consistent gap is reproduced, one within the resolution (one episode of one
+    task, 1/(50 x 2)) or one the seeds disagree on is inconclusive, a consistent reversal is not reproduced."""
+    config = BENCHMARK.scales["full"]
+    mt, _, _, ml1 = BENCHMARK.claims_for("full", config)
+    assert mt.statement.resolution == pytest.approx(1 / (config.eval_episodes * len(config.tasks))) == 0.01
+
+    def verdict(claim, **per_seed):
+        return claim.evaluate(_seeds(**per_seed))["verdict"]
+
+    single = (0.60, 0.70, 0.65)
+    assert verdict(mt, single__mean_success=single, mt_sac__mean_success=(0.50, 0.59, 0.55)) == "reproduced"
+    # MT-SAC ahead by half an episode in every seed: below the resolution of the threshold 0.
+    assert verdict(mt, single__mean_success=single, mt_sac__mean_success=(0.605, 0.705, 0.655)) == "inconclusive"
+    assert verdict(mt, single__mean_success=single, mt_sac__mean_success=(0.70, 0.50, 0.60)) == "inconclusive"
+    assert verdict(mt, single__mean_success=single, mt_sac__mean_success=(0.70, 0.81, 0.74)) == "not reproduced"
+    # ML1 resolves to 1/(3 evaluation episodes x 2 repeats): one seed's extra success is within it.
+    assert ml1.statement.resolution == pytest.approx(1 / 6)
+    noadapt = (0.5, 0.5, 0.5)
+    assert (
+        verdict(ml1, maml__meta_test_success=(0.5, 2 / 3, 0.5), maml_noadapt__meta_test_success=noadapt)
+        == "inconclusive"
+    )
+    # Equal arms sit on the threshold: no evidence of "at least as good" at this grain.
+    assert (
+        verdict(ml1, maml__meta_test_success=(0.5, 0.5, 0.5), maml_noadapt__meta_test_success=noadapt) == "inconclusive"
+    )
+    assert (
+        verdict(ml1, maml__meta_test_success=(5 / 6, 5 / 6, 5 / 6), maml_noadapt__meta_test_success=noadapt)
+        == "reproduced"
+    )
+    assert (
+        verdict(ml1, maml__meta_test_success=(0.0, 1 / 6, 0.0), maml_noadapt__meta_test_success=noadapt)
+        == "not reproduced"
+    )
+
+
 def test_full_claims_follow_the_config():
     """The ML1 claim exists only when the ML1 arm runs (``meta.iterations > 0``)."""
     default = BENCHMARK.claims_for("full", BENCHMARK.scales["full"])
@@ -101,6 +145,16 @@ def test_smoke_runner_is_deterministic_and_holds_its_claims():
     assert a["scripted/episodes_counted"] == a["random/episodes_counted"] == 2.0
     verdicts = [v["verdict"] for v in BENCHMARK.summarize("smoke", [a], config)["claims"]]
     assert verdicts == ["reproduced"] * 3
+
+
+@pytest.mark.skipif(not (RESULTS / "summary.json").is_file(), reason="no committed full-scale records")
+def test_committed_verdicts_follow_from_the_records():
+    summary = json.loads((RESULTS / "summary.json").read_text())
+    records = [json.loads((RESULTS / f"seed-{s}.json").read_text()) for s in summary["seeds"]]
+    config = BENCHMARK.config_from_dict("full", summary["config"])
+    verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [r["metrics"] for r in records], config)["claims"]]
+    assert verdicts == [c["verdict"] for c in summary["claims"]]
+    assert verdicts == ["inconclusive", "reproduced", "reproduced", "inconclusive"]
 
 
 @pytest.mark.skipif(not (RESULTS / "summary.json").is_file(), reason="no committed full-scale records")

@@ -51,6 +51,31 @@ def test_full_claims_are_guarded_by_the_untrained_policy():
     assert degraded == ["inconclusive"] * 3 + ["reproduced"]
 
 
+def test_full_claims_follow_the_interval_rule():
+    """Three seeds, every arm above the untrained policy: a consistent few-shot gain is reproduced, one below the
+    resolution (one pixel in one of the n_eval episodes) or one the seeds disagree on is inconclusive; the sine
+    check is a one-sample interval against 0.5."""
+    config = BENCHMARK.scales["full"]
+    fewshot, _, dqn, sine = BENCHMARK.claims_for("full", config)
+    assert fewshot.statement.resolution == pytest.approx(1 / config.n_eval)
+
+    def verdict(claim, reptile, random_k, ratios=(0.4, 0.4, 0.4)):
+        seeds = [
+            {**_full_metrics(r, k, 350, 320), "sine/mse_ratio": q}
+            for r, k, q in zip(reptile, random_k, ratios, strict=True)
+        ]
+        return claim.evaluate(seeds)["verdict"]
+
+    reptile = (500.0, 520.0, 480.0)
+    assert verdict(fewshot, reptile, (490.0, 508.0, 469.0)) == "reproduced"  # +10, +12, +11 px
+    assert verdict(fewshot, reptile, (499.9, 519.9, 479.9)) == "inconclusive"  # +0.1 px < 1/6 px
+    assert verdict(fewshot, reptile, (560.0, 400.0, 480.0)) == "inconclusive"  # the seeds disagree
+    assert verdict(dqn, reptile, reptile) == "reproduced"  # 500-ish vs DQN's 320 in every seed
+    assert verdict(sine, reptile, reptile, ratios=(0.45, 0.46, 0.44)) == "reproduced"
+    assert verdict(sine, reptile, reptile, ratios=(0.3, 0.7, 0.45)) == "inconclusive"
+    assert verdict(sine, reptile, reptile, ratios=(0.6, 0.62, 0.61)) == "not reproduced"
+
+
 def test_full_claims_name_the_held_out_level_of_the_config():
     default = BENCHMARK.claims_for("full", BENCHMARK.scales["full"])
     assert all("1-2" in c.text for c in default[:3])
@@ -75,6 +100,7 @@ def test_committed_verdicts_follow_from_the_records():
     assert config == BENCHMARK.scales["full"]
     verdicts = BENCHMARK.summarize("full", [r["metrics"] for r in records], config)["claims"]
     assert [c["verdict"] for c in verdicts] == [c["verdict"] for c in summary["claims"]]
+    assert [c["verdict"] for c in verdicts] == ["inconclusive"] * 3 + ["reproduced"]
 
 
 @committed

@@ -349,7 +349,7 @@ class Claim:
         if res is None:
             names = [n for term in (statement.lhs, statement.rhs) if isinstance(n := resolve_term(term, means), str)]
             res = max((resolution(n) for n in names), default=0.0)
-        raw_threshold = sign * t  # the threshold on the raw difference lhs - rhs
+        raw_threshold = sign * t + 0.0  # the threshold on the raw difference lhs - rhs (+ 0.0: no "-0")
         if abs(d - t) < res:
             detail = f"difference within the resolution {res:.4g} of the threshold {raw_threshold:g}"
             return {"verdict": INCONCLUSIVE, "detail": detail}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paperzoo.metaworld import experiment, perf, plots
-from paperzoo.shared import Benchmark, Claim, Compare, Max, MetricSpec, Within
+from paperzoo.shared import Benchmark, Better, Claim, Compare, Max, MetricSpec, NoWorse, Within
 from paperzoo.shared.validate import check_non_negative, check_positive_int
 
 MT10_TASKS = (
@@ -155,20 +155,41 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
 ABOVE_FLOOR = 0.1  # the single-task policies must beat the random policy by 10 points of success
 
 
+def mt_resolution(config: FullConfig) -> float:
+    """The grain of a mean success over the config's tasks: one evaluation episode of one task."""
+    return 1.0 / (config.eval_episodes * len(config.tasks))
+
+
+def meta_resolution(meta: MetaConfig) -> float:
+    """The grain of the ML1 meta-test success (one task): one evaluation episode of one of the repeats."""
+    return 1.0 / (meta.evaluation_episodes * meta.num_evals)
+
+
 def full_claims(config: FullConfig) -> tuple[Claim, ...]:
-    """MT-SAC <= single-task SAC (guarded by learnability), the experts' sanity, and the ML1 claim when it ran."""
+    """MT-SAC <= single-task SAC (guarded by learnability), the experts' sanity, and the ML1 claim when it ran.
+
+    Paired by seed: in every arm, task j is trained and evaluated on the envs seeded ``seed + j`` (the same 50
+    train variations), SAC and MT-SAC are seeded with the run's seed, and the random policy and the scripted
+    experts are evaluated on the same envs; the ML1 arms are the same meta-learned policy on the same test envs.
+    A mean success over tasks resolves to one evaluation episode of one task, ``1/(episodes x tasks)``; the ML1
+    success to ``1/(evaluation_episodes x num_evals)``.
+    """
+    res = mt_resolution(config)
     learnable = Compare("single/mean_success", ">", "random/mean_success", margin=ABOVE_FLOOR)
     claims = (
         Claim(
             "A shared multi-task policy (MT-SAC, one-hot task id) is no better than single-task policies at equal "
             "per-task samples (mean success over tasks)",
-            Compare("mt_sac/mean_success", "<=", "single/mean_success"),
+            NoWorse("single/mean_success", "mt_sac/mean_success", resolution=res),
             guards=(learnable,),
         ),
-        Claim("Single tasks are learnable: single-task SAC is well above the random policy", learnable),
+        Claim(
+            "Single tasks are learnable: single-task SAC is well above the random policy",
+            Better("single/mean_success", "random/mean_success", margin=ABOVE_FLOOR, resolution=res),
+        ),
         Claim(
             "The scripted experts solve the tasks (sanity of the protocol, success >= 0.9)",
-            Compare("scripted/mean_success", ">=", 0.9),
+            NoWorse("scripted/mean_success", 0.9, resolution=res),
         ),
     )
     if config.meta.iterations == 0:  # the ML1 arm is skipped: no claim about it
@@ -178,27 +199,33 @@ def full_claims(config: FullConfig) -> tuple[Claim, ...]:
         Claim(
             "ML1 meta-test: adapting (first-order MAML-VPG) is at least as good as not adapting the meta-learned "
             "policy",
-            Compare("maml/meta_test_success", ">=", "maml_noadapt/meta_test_success"),
+            NoWorse(
+                "maml/meta_test_success", "maml_noadapt/meta_test_success", resolution=meta_resolution(config.meta)
+            ),
             guards=(Compare(Max("maml*/meta_test_success"), ">", 0.0),),
         ),
     )
 
 
+_SMOKE, _FULL = SmokeConfig(), FullConfig()
+
 BENCHMARK = Benchmark(
     slug="metaworld",
     title="Meta-World: A Benchmark and Evaluation for Multi-Task and Meta Reinforcement Learning (CoRL 2019)",
     framework="torch",
-    scales={"smoke": SmokeConfig(), "full": FullConfig(), "paper": paper_config()},
+    scales={"smoke": _SMOKE, "full": _FULL, "paper": paper_config()},
     seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2)},
     run={"smoke": experiment.run_smoke, "full": experiment.run_full, "paper": experiment.run_full},
     claims={"smoke": smoke_claims, "full": full_claims},
     metrics=(
         MetricSpec("*/keys_match_tasks", better="higher", tolerance=0.0),
         MetricSpec("*/episodes_counted", better="higher", tolerance=0.0),
-        MetricSpec("scripted/success", better="higher", tolerance=0.1),
-        MetricSpec("random/success", better="lower", tolerance=0.1),
-        MetricSpec("*/mean_success", better="higher", tolerance=0.15),
-        MetricSpec("*_success", better="higher", tolerance=0.2),
+        # Success rates resolve to one evaluation episode (the claims take theirs from the config that was run).
+        MetricSpec("scripted/success", better="higher", tolerance=0.1, resolution=1 / _SMOKE.episodes),
+        MetricSpec("random/success", better="lower", tolerance=0.1, resolution=1 / _SMOKE.episodes),
+        MetricSpec("*/mean_success", better="higher", tolerance=0.15, resolution=mt_resolution(_FULL)),
+        MetricSpec("*/meta_test_success", better="higher", tolerance=0.2, resolution=meta_resolution(_FULL.meta)),
+        MetricSpec("*_success", better="higher", tolerance=0.2, resolution=1 / _FULL.eval_episodes),
     ),
     plot={"full": plots.plot_full},
     perf=perf.perf,

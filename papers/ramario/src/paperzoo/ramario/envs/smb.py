@@ -177,7 +177,7 @@ class SuperMarioBros(gymnasium.Env):
 
 
 def parse_level(level: tuple[int, int] | str) -> tuple[int, int]:
-    """``(world, stage)`` from a tuple or from the game's own ``"W-S"`` notation (``"1-2"``); ``ValueError`` otherwise."""
+    """``(world, stage)`` from a tuple or from the game's ``"W-S"`` notation (``"1-2"``); ``ValueError`` otherwise."""
     if isinstance(level, str):
         world, sep, stage = level.partition("-")
         if sep and world.isdigit() and stage.isdigit():
