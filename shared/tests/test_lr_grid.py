@@ -62,3 +62,14 @@ def test_accuracy_ties_go_to_the_lower_validation_loss_then_the_smaller_lr():
     assert tie["sgd/lr"] == 0.1
     clear = select_learning_rates([runs("sgd", {0.1: 0.9, 0.3: 0.9 + 1e-6}, test, loss={0.1: 0.05})], ())[0]
     assert clear["sgd/lr"] == 0.3  # beyond the tolerance accuracy decides
+
+
+def test_chosen_lr_curves_pick_each_arms_chosen_run():
+    from paperzoo.shared.lr_grid import chosen_lr_curves
+
+    records = [
+        {"series": {"a@0.1/loss": [3.0, 2.0], "a@1/loss": [9.0, 9.0], "b@0.01/loss": [1.0, 0.5]}},
+        {"series": {"a@0.1/loss": [4.0, 1.0], "a@1/loss": [8.0, 8.0], "b@0.01/loss": [2.0, 0.1]}},
+    ]
+    curves = chosen_lr_curves(records, {"a/lr": 0.1, "b/lr": 0.01}, ["a", "b"], "loss")
+    assert curves == {"a (lr 0.1)": [[3.0, 2.0], [4.0, 1.0]], "b (lr 0.01)": [[1.0, 0.5], [2.0, 0.1]]}

@@ -9,7 +9,8 @@ that such a comparison means something. Framework-free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,22 @@ def select_learning_rates(per_seed: list[dict[str, float]], metrics: Sequence[st
             for metric in metrics:
                 m[f"{arm}/{metric}"] = m[f"{chosen}/{metric}"]
     return out
+
+
+def chosen_lr_curves(
+    records: Sequence[Mapping[str, Any]], chosen: Mapping[str, float], arms: Sequence[str], series: str
+) -> dict[str, list[list[float]]]:
+    """For plots: each arm's per-seed curve ``series`` at its chosen learning rate, labelled ``"<arm> (lr <lr>)"``.
+
+    ``chosen`` is one seed's metrics after :func:`select_learning_rates` (it holds ``<arm>/lr``); ``records``
+    are the seed records, whose ``series`` hold ``<arm>@<lr>/<series>``.
+    """
+    return {
+        f"{arm} (lr {chosen[f'{arm}/lr']:g})": [
+            list(r["series"][f"{grid_key(arm, chosen[f'{arm}/lr'])}/{series}"]) for r in records
+        ]
+        for arm in arms
+    }
 
 
 def tuned_arm_guards(*arms: str, min_test_accuracy: float) -> tuple[Compare, ...]:

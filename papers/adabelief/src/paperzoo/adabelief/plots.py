@@ -9,7 +9,7 @@ import numpy as np
 
 from paperzoo.adabelief.experiment import OPTIMIZERS, select_learning_rates
 from paperzoo.adabelief.toys import MINIMA, beale
-from paperzoo.shared.lr_grid import grid_key
+from paperzoo.shared.lr_grid import chosen_lr_curves
 from paperzoo.shared.plotting import plot_contour_paths, plot_curves
 
 if TYPE_CHECKING:
@@ -19,12 +19,7 @@ if TYPE_CHECKING:
 def plot_digits(config: DigitsConfig, records: list[dict[str, Any]], folder: Path) -> list[Path]:
     """Validation accuracy per epoch at each optimizer's chosen learning rate; the Beale paths of seed 0."""
     chosen = select_learning_rates([r["metrics"] for r in records])[0]
-    curves = {
-        f"{opt} (lr {chosen[f'{opt}/lr']:g})": [
-            r["series"][f"{grid_key(opt, chosen[f'{opt}/lr'])}/val_accuracy"] for r in records
-        ]
-        for opt in OPTIMIZERS
-    }
+    curves = chosen_lr_curves(records, chosen, OPTIMIZERS, "val_accuracy")
     accuracy = plot_curves(
         folder / "digits_val_accuracy.png",
         curves,

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import statistics
 import warnings
 from typing import TYPE_CHECKING
@@ -36,20 +35,10 @@ from paperzoo.shared.testbeds.arithmetic_lm import (
     steps_to_target,
     subtraction_splits,
 )
-from paperzoo.shared.torch import configure
+from paperzoo.shared.torch import HF_LIBRARIES, configure
 
 if TYPE_CHECKING:
     from paperzoo.bone.bench import FullConfig, PaperConfig, SmokeConfig
-
-for noisy in ("transformers", "peft", "accelerate"):
-    logging.getLogger(noisy).setLevel(logging.ERROR)
-
-
-def _quiet_single_thread() -> None:
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
-    configure(threads=1, deterministic=True)
 
 
 # ----------------------------------------------------------------------------------------------- smoke
@@ -103,7 +92,8 @@ def peft_equivalence(seed: int) -> float:
 
 
 def run_smoke(config: SmokeConfig, seed: int) -> Result:
-    _quiet_single_thread()
+    # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
+    configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
     tok = CharTokenizer()
     metrics = layer_checks(seed)
     base_state, _ = pretrained_base(config.pretrain, tok, cache_dir=None)
@@ -124,7 +114,8 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 
 # ----------------------------------------------------------------------------------------------- full
 def run_full(config: FullConfig, seed: int) -> Result:
-    _quiet_single_thread()
+    # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
+    configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
     tok = CharTokenizer()
     f = config.finetune
     experiment = prepare_experiment(

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import random
 import statistics
 import warnings
@@ -45,20 +44,10 @@ from paperzoo.shared.testbeds.arithmetic_lm import (
     pretrained_base,
     subtraction_splits,
 )
-from paperzoo.shared.torch import configure
+from paperzoo.shared.torch import HF_LIBRARIES, configure
 
 if TYPE_CHECKING:
     from paperzoo.eva.bench import FullConfig, PaperConfig, SmokeConfig
-
-for noisy in ("transformers", "peft", "accelerate"):
-    logging.getLogger(noisy).setLevel(logging.ERROR)
-
-
-def _quiet_single_thread() -> None:
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
-    configure(threads=1, deterministic=True)
 
 
 # ----------------------------------------------------------------------------------------------- smoke
@@ -83,7 +72,8 @@ def peft_agreement(model: torch.nn.Module, loader: list[dict], r: int, rho: floa
 
 
 def run_smoke(config: SmokeConfig, seed: int) -> Result:
-    _quiet_single_thread()
+    # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
+    configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
     tok = CharTokenizer()
     f = config.finetune
     base_state, _ = pretrained_base(config.pretrain, tok, cache_dir=None)
@@ -114,7 +104,8 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 
 # ----------------------------------------------------------------------------------------------- full
 def run_full(config: FullConfig, seed: int) -> Result:
-    _quiet_single_thread()
+    # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
+    configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
     tok = CharTokenizer()
     f = config.finetune
     experiment = prepare_experiment(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from paperzoo.eva.experiment import select_learning_rates
 from paperzoo.eva.train import METHODS, TARGETS
-from paperzoo.shared.lr_grid import grid_key
+from paperzoo.shared.lr_grid import chosen_lr_curves
 from paperzoo.shared.plotting import plot_bars, plot_curves
 
 if TYPE_CHECKING:
@@ -18,12 +18,7 @@ def plot_full(config: FullConfig, records: list[dict[str, Any]], folder: Path) -
     """Training loss of each method at its chosen learning rate (mean ± std over seeds); EVA's ranks per layer."""
     chosen = select_learning_rates([r["metrics"] for r in records])[0]
     methods = [m for m in METHODS if f"{m}/lr" in chosen]
-    curves = {
-        f"{m} (lr {chosen[f'{m}/lr']:g})": [
-            r["series"][f"{grid_key(m, chosen[f'{m}/lr'])}/train_loss"] for r in records
-        ]
-        for m in methods
-    }
+    curves = chosen_lr_curves(records, chosen, methods, "train_loss")
     paths = [
         plot_curves(folder / "train_loss.png", curves, title="Fine-tuning on subtraction: training loss",
                     xlabel="step", ylabel="trace cross-entropy", logy=True)

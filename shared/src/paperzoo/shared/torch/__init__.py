@@ -13,9 +13,11 @@ The torch testbeds (experiments several papers share) live in :mod:`paperzoo.sha
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -27,11 +29,23 @@ from paperzoo.shared.validate import check_non_negative, check_positive_int
 STANDARD_SHAPES: tuple[tuple[int, ...], ...] = ((1024, 1024),) * 4 + ((256, 64, 3, 3),) * 2 + ((1024,),) * 8
 
 
-def configure(threads: int | None = None, deterministic: bool = True) -> None:
-    """Set torch's intra-op threads (when given) and ask for deterministic algorithms where torch has them."""
+# The Hugging Face libraries whose INFO logs and deprecation/user warnings are not our news.
+HF_LIBRARIES = ("transformers", "peft", "accelerate")
+
+
+def configure(threads: int | None = None, deterministic: bool = True, quiet: Sequence[str] = ()) -> None:
+    """Set torch's intra-op threads (when given) and ask for deterministic algorithms where torch has them.
+
+    ``quiet`` names libraries (e.g. :data:`HF_LIBRARIES`) whose loggers are set to ERROR and whose
+    ``UserWarning``/``FutureWarning`` are ignored.
+    """
     if threads is not None:
         torch.set_num_threads(check_positive_int("threads", threads))
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    for library in quiet:
+        logging.getLogger(library).setLevel(logging.ERROR)
+        for category in (UserWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=rf"{library}(\.|$)")
 
 
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
