@@ -222,3 +222,38 @@ def test_each_scale_has_its_own_runner():
         "paper": experiment.run_paper,
     }
     assert BENCHMARK.aggregate == {"full": experiment.select_learning_rates}
+
+
+def _accuracy_verdict(gains_in_images: list[int], projected_fraction: float = 1.0) -> dict:
+    # Hand-made per-seed metrics of the chosen arms: AdamW at 350/360 in every seed, AdamP ahead by the gains.
+    n_test = 360
+    claim = next(c for c in full_claims(DigitsConfig()) if c.text.startswith("ADAMP's test accuracy"))
+    per_seed = [
+        {
+            "adamp/test_accuracy": (350 + gain) / n_test,
+            "adamw/test_accuracy": 350 / n_test,
+            "adamp/lr_at_edge": 0.0,
+            "adamw/lr_at_edge": 0.0,
+            "adamp/conv_projected_fraction": projected_fraction,
+        }
+        for gain in gains_in_images
+    ]
+    return claim.evaluate(per_seed, BENCHMARK.resolution_of)
+
+
+def test_accuracy_claim_follows_the_interval_rule():
+    # The accuracy resolution is one test image of the 360-image digits test set.
+    assert BENCHMARK.resolution_of("adamp/test_accuracy") == pytest.approx(1 / 360)
+    # AdamP ahead by 2-3 images in every seed: the paired interval lies above 0.
+    assert _accuracy_verdict([2, 3, 3])["verdict"] == "reproduced"
+    # Behind by 2-4 images in every seed: the interval lies below 0.
+    assert _accuracy_verdict([-2, -3, -4])["verdict"] == "not reproduced"
+    # The committed record's pattern: a mean gap of a third of an image is below the resolution.
+    result = _accuracy_verdict([0, 0, -1])
+    assert result["verdict"] == "inconclusive" and "resolution" in result["detail"]
+    # One seed far behind, two ahead: the interval straddles 0.
+    result = _accuracy_verdict([-5, 4, 5])
+    assert result["verdict"] == "inconclusive" and "straddles" in result["detail"]
+    # A projection that never fired says nothing about AdamP: inconclusive even with a clear gain.
+    result = _accuracy_verdict([2, 3, 3], projected_fraction=0.0)
+    assert result["verdict"] == "inconclusive" and "mechanism" in result["detail"]

@@ -202,3 +202,34 @@ def test_training_is_deterministic_and_learns():
     assert a.train_loss != c.train_loss
     assert a.train_loss[-1] < a.train_loss[0] and a.val_accuracy[-1] > 0.5
     assert np.all(np.isfinite(a.train_loss))
+
+
+def _half_budget_verdict(gains_in_images: list[int]) -> dict:
+    # Hand-made per-seed metrics of the chosen arms: AdamW (30 epochs) at 350/360, Adan (15) ahead by the gains.
+    n_test = 360
+    claim = full_claims(DigitsConfig(models=("cnn",)))[0]
+    per_seed = [
+        {
+            "cnn_adan_half/test_accuracy": (350 + gain) / n_test,
+            "cnn_adamw_full/test_accuracy": 350 / n_test,
+            "cnn_adan_half/lr_at_edge": 0.0,
+            "cnn_adamw_full/lr_at_edge": 0.0,
+        }
+        for gain in gains_in_images
+    ]
+    return claim.evaluate(per_seed, BENCHMARK.resolution_of)
+
+
+def test_half_budget_claim_follows_the_interval_rule():
+    # The accuracy resolution is one test image of the 360-image digits test set.
+    assert BENCHMARK.resolution_of("cnn_adan_half/test_accuracy") == pytest.approx(1 / 360)
+    # Ahead by 2-3 images in every seed: the paired interval lies above 0.
+    assert _half_budget_verdict([2, 3, 3])["verdict"] == "reproduced"
+    # Behind by 4-6 images in every seed (the ViT's pattern): the interval lies below 0.
+    assert _half_budget_verdict([-4, -5, -6])["verdict"] == "not reproduced"
+    # Behind by half an image on average: below the resolution, whatever the interval.
+    result = _half_budget_verdict([0, -1, 0, -1])
+    assert result["verdict"] == "inconclusive" and "resolution" in result["detail"]
+    # One seed far behind, two ahead: the interval straddles 0.
+    result = _half_budget_verdict([-9, 2, 3])
+    assert result["verdict"] == "inconclusive" and "straddles" in result["detail"]

@@ -22,7 +22,8 @@ from typing import Any
 from paperzoo.adamp import experiment, perf, plots
 from paperzoo.adamp.optimizer import IMPLEMENTATIONS
 from paperzoo.adamp.training import OPTIMIZERS, PAIRS
-from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec
+from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse
+from paperzoo.shared.data import digits_split_sizes
 from paperzoo.shared.lr_grid import grid_key, tuned_arm_guards
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
 
@@ -148,6 +149,8 @@ class ImageNetConfig:
     SGD and SGDP: lr 0.1, Nesterov momentum 0.9, weight decay 1e-4; AdamW and AdamP: lr 1e-3, weight decay
     1e-2 (the authors' recommended ImageNet value, official issue #8). Standard augmentation (random
     resized crop, flip); the paper's further recipe details (label smoothing etc.) are not reproduced.
+    ``model`` is a torchvision classification model name (checked when the run starts, where torchvision is
+    imported); the tests run it on a tiny generated image folder, a small model and the CPU.
     """
 
     data_dir: str = "~/.cache/paperzoo/imagenet"  # ImageFolder layout: train/<class>/*.JPEG, val/<class>/*.JPEG
@@ -158,10 +161,12 @@ class ImageNetConfig:
         ("adamw", 1e-3, 1e-2),
         ("adamp", 1e-3, 1e-2),
     )
+    model: str = "resnet50"
     epochs: int = 100
     batch_size: int = 256
     image_size: int = 224
-    num_workers: int = 16
+    num_workers: int = 16  # 0: load in the main process
+    implementation: str = "compiled"
     device: str = "cuda"
 
     def __post_init__(self) -> None:
@@ -169,14 +174,21 @@ class ImageNetConfig:
             check_one_of("optimizer", opt, OPTIMIZERS)
             check_positive(f"lr of {opt}", lr)
             check_non_negative(f"weight decay of {opt}", wd)
-        for name in ("epochs", "batch_size", "image_size", "num_workers"):
+        if not self.arms:
+            raise ValueError("arms must name at least one optimizer")
+        if not self.model:
+            raise ValueError(f"model must be a torchvision model name, got {self.model!r}")
+        for name in ("epochs", "batch_size", "image_size"):
             check_positive_int(name, getattr(self, name))
+        if self.num_workers != 0:  # 0 loads in the main process
+            check_positive_int("num_workers", self.num_workers)
+        check_one_of("implementation", self.implementation, IMPLEMENTATIONS)
 
 
 def _toy_claim() -> Claim:
     return Claim(
         "On the 2-D toy, SGDP's weight norm stays below momentum SGD's",
-        Compare("toy/sgdp_final_norm", "<", "toy/momentum_sgd_final_norm"),
+        Better("toy/sgdp_final_norm", "toy/momentum_sgd_final_norm", better="lower"),
         guards=(Compare("toy/sgdp_final_loss", "<", -0.99),),
     )
 
@@ -196,12 +208,12 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
         ),
         Claim(
             "AdamP's conv weight norm grows less than Adam's at the same lr (no weight decay)",
-            Compare("adamp/conv_norm_growth", "<", "adam/conv_norm_growth"),
+            Better("adamp/conv_norm_growth", "adam/conv_norm_growth", better="lower"),
             guards=(Compare("adamp/test_accuracy", ">", 0.5), Compare("adam/test_accuracy", ">", 0.5)),
         ),
         Claim(
             "SGDP's conv weight norm grows less than SGD's at the same lr (no weight decay)",
-            Compare("sgdp/conv_norm_growth", "<", "sgd/conv_norm_growth"),
+            Better("sgdp/conv_norm_growth", "sgd/conv_norm_growth", better="lower"),
             guards=(Compare("sgdp/test_accuracy", ">", 0.5), Compare("sgd/test_accuracy", ">", 0.5)),
         ),
         Claim(
@@ -221,26 +233,31 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
 
 
 def _norm_claim(projected: str, baseline: str, lr: float) -> Claim:
+    ours, theirs = grid_key(projected, lr), grid_key(baseline, lr)
     return Claim(
         f"{projected.upper()}'s conv weight norm grows less than {baseline.upper()}'s (same lr {lr:g})",
-        Compare(f"{grid_key(projected, lr)}/conv_norm_growth", "<", f"{grid_key(baseline, lr)}/conv_norm_growth"),
-        guards=(
-            Compare(f"{grid_key(projected, lr)}/test_accuracy", ">", 0.5),
-            Compare(f"{grid_key(baseline, lr)}/test_accuracy", ">", 0.5),
-        ),
+        Better(f"{ours}/conv_norm_growth", f"{theirs}/conv_norm_growth", better="lower"),
+        guards=(Compare(f"{ours}/test_accuracy", ">", 0.5), Compare(f"{theirs}/test_accuracy", ">", 0.5)),
+        # The projection acted: the scale-invariance test fired on most (step, conv weight) pairs.
+        mechanism=(Compare(f"{ours}/conv_projected_fraction", ">", 0.5),),
     )
 
 
 def _accuracy_claim(projected: str, baseline: str) -> Claim:
     return Claim(
         f"{projected.upper()}'s test accuracy >= {baseline.upper()}'s (each at its chosen lr)",
-        Compare(f"{projected}/test_accuracy", ">=", f"{baseline}/test_accuracy"),
+        NoWorse(f"{projected}/test_accuracy", f"{baseline}/test_accuracy"),
         guards=tuned_arm_guards(projected, baseline, min_test_accuracy=0.5),
+        mechanism=(Compare(f"{projected}/conv_projected_fraction", ">", 0.5),),
     )
 
 
 def full_claims(config: DigitsConfig) -> tuple[Claim, ...]:
-    """Norm growth at the config's reference learning rates, accuracy at the chosen ones, and the toy."""
+    """Norm growth at the config's reference learning rates, accuracy at the chosen ones, and the toy.
+
+    Every arm of a seed starts from the same initial weights and sees the same batches (``run_full``), so the
+    intervals are paired by seed; accuracies resolve to one test image (``MetricSpec`` below).
+    """
     reference = dict(config.reference_lr)
     return (
         _norm_claim("adamp", "adamw", reference["adamp"]),
@@ -260,7 +277,7 @@ BENCHMARK = Benchmark(
     run={"smoke": experiment.run_smoke, "full": experiment.run_full, "paper": experiment.run_paper},
     claims={"smoke": smoke_claims, "full": full_claims},
     metrics=(
-        MetricSpec("*accuracy*", better="higher", tolerance=0.03),
+        MetricSpec("*accuracy*", better="higher", tolerance=0.03, resolution=1 / digits_split_sizes()[2]),
         MetricSpec("*/max_radial_cosine", better="lower", tolerance=1e-9),
         MetricSpec("*equivalence_max_abs_diff", better="lower", tolerance=0.0),
         MetricSpec("*/conv_norm_growth", better="lower", tolerance=0.05, relative=True),

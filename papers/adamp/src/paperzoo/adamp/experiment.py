@@ -28,6 +28,7 @@ from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.progress import progress
 from paperzoo.shared.testbeds.classify import as_tensors, imagenet_loaders, train_classifier, train_on_gpu
 from paperzoo.shared.torch import configure
+from paperzoo.shared.validate import check_one_of
 
 if TYPE_CHECKING:
     from paperzoo.adamp.bench import DigitsConfig, ImageNetConfig, SmokeConfig, ToyConfig
@@ -249,17 +250,19 @@ def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, fl
 
 
 # ---------------------------------------------------------------------------------------------- paper
-def run_paper(config: ImageNetConfig, seed: int) -> Result:  # pragma: no cover - needs GPUs and ImageNet
-    """The paper's ImageNet experiment: ResNet-50 trained by each optimizer from the same initialisation."""
+def run_paper(config: ImageNetConfig, seed: int) -> Result:
+    """The paper's ImageNet experiment: ResNet-50 (``config.model``) trained by each optimizer from the same
+    initialisation; ``<opt>/test_accuracy`` is the final validation top-1 (its per-epoch curve a series)."""
+    import torchvision
+
+    check_one_of("model", config.model, torchvision.models.list_models(module=torchvision.models))
     data = imagenet_loaders(config.data_dir, config.image_size, config.batch_size, config.num_workers, seed)
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
     for opt, lr, wd in config.arms:
         torch.manual_seed(seed)
-        import torchvision
-
-        model = torchvision.models.resnet50(num_classes=data.n_classes).to(config.device)
-        optimizer = make_optimizer(opt, list(model.parameters()), lr, wd)
+        model = torchvision.models.get_model(config.model, num_classes=data.n_classes).to(config.device)
+        optimizer = make_optimizer(opt, list(model.parameters()), lr, wd, implementation=config.implementation)
         schedule = cosine_schedule(optimizer, config.epochs * len(data.train))
         accs = train_on_gpu(model, optimizer, schedule, data, config.epochs, config.device, desc=opt)
         metrics[f"{opt}/test_accuracy"] = accs[-1]
