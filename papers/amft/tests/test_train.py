@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from paperzoo.amft.bench import BENCHMARK, FullConfig, PaperConfig, SmokeConfig, full_claims, smoke_claims
+from paperzoo.amft.bench import BENCHMARK, MU_MOVED, FullConfig, PaperConfig, SmokeConfig, full_claims, smoke_claims
 from paperzoo.amft.experiment import scripted_controller
 from paperzoo.amft.model import ModelConfig, PolicyWithValue
 from paperzoo.amft.task import ID_DIGITS, make_split
@@ -121,8 +121,10 @@ def test_scripted_controller_metrics():
     assert m["controller/mu_min_seen"] == 0.05 and m["controller/mu_max_seen"] == 0.95
 
 
-def _fake_means(acc: float) -> dict[str, float]:
-    return {f"{r}/{m}": acc for r in REGIMES for m in ("id_accuracy", "ood_accuracy")}
+def _fake_means(acc: float, mu_range: float = 0.3) -> dict[str, float]:
+    """Every regime at ``acc``; AMFT's mu moved over ``mu_range`` (enough for the mechanism guard by default)."""
+    mu = {"amft/mu_min_seen": 0.5, "amft/mu_max_seen": 0.5 + mu_range}
+    return {f"{r}/{m}": acc for r in REGIMES for m in ("id_accuracy", "ood_accuracy")} | mu
 
 
 def test_full_claims_are_inconclusive_when_everything_is_zero_and_decided_otherwise():
@@ -131,6 +133,43 @@ def test_full_claims_are_inconclusive_when_everything_is_zero_and_decided_otherw
     means = _fake_means(0.3) | {"amft/ood_accuracy": 0.1}
     verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [means])["claims"]]
     assert verdicts == ["not reproduced", "not reproduced", "reproduced", "reproduced"]
+
+
+def test_every_full_claim_is_inconclusive_when_mu_did_not_move():
+    """The issue's mechanism guard: a claim about the adaptive weight needs mu to have moved by >= 0.1."""
+    better_ood = {"amft/ood_accuracy": 0.35}
+    still = BENCHMARK.summarize("full", [_fake_means(0.3, mu_range=0.003) | better_ood])["claims"]
+    assert {c["verdict"] for c in still} == {"inconclusive"}
+    assert all("mechanism did not act" in c["detail"] for c in still)
+    moved = BENCHMARK.summarize("full", [_fake_means(0.3, mu_range=MU_MOVED) | better_ood])["claims"]
+    assert [c["verdict"] for c in moved] == ["reproduced"] * 4
+
+
+def _id_seeds(amft: list[float], rival: list[float]) -> list[dict[str, float]]:
+    """Three seeds: AMFT's and SFT->RL's ID accuracy as given, every other arm and OOD at 0.3, mu moved."""
+    return [
+        _fake_means(0.3) | {"amft/id_accuracy": a, "sft_then_rl/id_accuracy": b}
+        for a, b in zip(amft, rival, strict=True)
+    ]
+
+
+def test_no_id_loss_follows_the_interval_rule_to_one_test_problem():
+    claim = full_claims(FullConfig())[3]  # AMFT's ID accuracy >= SFT->RL's - 1 point, paired by seed
+    assert claim.text.startswith("No ID loss") and "SFT->RL" in claim.text
+    rival = [0.30, 0.40, 0.35]  # the seeds differ by 10 points; the paired differences do not
+    # half a point below in every seed: the interval lies above -1 point
+    assert claim.evaluate(_id_seeds([0.295, 0.396, 0.344], rival))["verdict"] == "reproduced"
+    # two points below in every seed: the interval lies below -1 point
+    assert claim.evaluate(_id_seeds([0.281, 0.380, 0.329], rival))["verdict"] == "not reproduced"
+    # 1.1 points below: a tenth of a point from the threshold, less than one of the 500 test problems (0.2 points)
+    close = claim.evaluate(_id_seeds([0.289, 0.389, 0.339], rival))
+    assert close["verdict"] == "inconclusive" and "resolution 0.002" in close["detail"]
+    # with 5000 test problems the same gap is 5 problems wide: decided
+    fine = full_claims(FullConfig(n_eval=5000))[3].evaluate(_id_seeds([0.289, 0.389, 0.339], rival))
+    assert fine["verdict"] == "not reproduced"
+    # a noisy difference (+6, -8, +5 points) straddles -1 point
+    noisy = claim.evaluate(_id_seeds([0.36, 0.32, 0.40], rival))
+    assert noisy["verdict"] == "inconclusive" and "straddles" in noisy["detail"]
 
 
 def test_full_claims_are_built_from_the_config_that_ran():

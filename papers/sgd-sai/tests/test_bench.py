@@ -237,3 +237,37 @@ def test_lm_training_is_deterministic_and_learns():
     a, b, c = train(0), train(0), train(1)
     assert a == b and a != c
     assert np.mean(a[30:40]) < 0.8 * np.mean(a[:5]) and np.all(np.isfinite(a))
+
+
+def test_comparisons_follow_the_interval_rule_to_one_test_image():
+    vit_vs_adamw, lm_vs_adamw = full_claims(TransformerConfig())[:2]
+    image = 1 / 360  # one of the digits test images: the ViT accuracy's declared resolution
+    assert BENCHMARK.resolution_of("vit_sgd_sai/test_accuracy") == pytest.approx(image)
+    assert BENCHMARK.resolution_of("lm_sgd_sai/test_loss") == 0.0
+
+    def vit(ours: list[float], theirs: list[float]) -> list[dict[str, float]]:
+        return [
+            {"vit_sgd_sai/test_accuracy": a, "vit_adamw/test_accuracy": b}
+            | {"vit_sgd_sai/lr_at_edge": 0.0, "vit_adamw/lr_at_edge": 0.0}
+            for a, b in zip(ours, theirs, strict=True)
+        ]
+
+    def verdict(claim, per_seed):
+        return claim.evaluate(per_seed, BENCHMARK.resolution_of)
+
+    adamw = [0.90, 0.95, 0.85]  # the seeds differ by 5 points; the paired differences do not
+    # 2-3 images better in every seed: reproduced
+    assert verdict(vit_vs_adamw, vit([a + 2.5 * image for a in adamw], adamw))["verdict"] == "reproduced"
+    # 2 images worse in every seed: not reproduced
+    assert verdict(vit_vs_adamw, vit([a - 2 * image for a in adamw], adamw))["verdict"] == "not reproduced"
+    # a third of an image worse in every seed: below the resolution, inconclusive
+    close = verdict(vit_vs_adamw, vit([a - image / 3 for a in adamw], adamw))
+    assert close["verdict"] == "inconclusive" and "resolution" in close["detail"]
+    # the held-out loss has no grain: 0.001 nats/char worse in every seed is decided
+    lm = [
+        {"lm_sgd_sai/test_loss": b + d, "lm_adamw/test_loss": b}
+        | {"lm_sgd_sai/test_accuracy": 0.7, "lm_adamw/test_accuracy": 0.7, "lm/majority_accuracy": 0.2}
+        | {"lm_sgd_sai/lr_at_edge": 0.0, "lm_adamw/lr_at_edge": 0.0}
+        for b, d in zip([0.60, 0.70, 0.65], [0.0010, 0.0011, 0.0009], strict=True)
+    ]
+    assert verdict(lm_vs_adamw, lm)["verdict"] == "not reproduced"
