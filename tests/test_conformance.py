@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.metadata
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from paperzoo.shared import Benchmark
+from paperzoo.shared.records import to_jsonable
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPERS = sorted(p for p in (ROOT / "papers").iterdir() if (p / "pyproject.toml").is_file())
@@ -85,6 +87,14 @@ def test_entry_point_resolves_to_a_benchmark(paper: Path):
     assert benchmark.claims_for("full", benchmark.scales["full"])
     assert benchmark.metrics, "declare at least one MetricSpec so smoke regressions are caught"
     importlib.import_module(f"paperzoo.{module_of(paper)}")  # the public API imports
+
+
+def test_configs_rebuild_from_their_records(paper: Path):
+    """`paperzoo rederive` rebuilds each scale's config from its JSON record (lists for tuples, nested configs)."""
+    benchmark = importlib.import_module(f"paperzoo.{module_of(paper)}.bench").BENCHMARK
+    for scale, config in benchmark.scales.items():
+        recorded = json.loads(json.dumps(to_jsonable(config)))
+        assert benchmark.config_from_dict(scale, recorded) == config, f"{paper.name}: {scale} config does not rebuild"
 
 
 def test_bench_is_a_declaration(paper: Path):

@@ -206,24 +206,6 @@ def test_full_claims_are_built_from_the_config_run():
     assert default_verdicts["SGDP's conv weight norm grows less than SGD's (same lr 0.1)"] == "not reproduced"
 
 
-@pytest.mark.parametrize("scale", ["smoke", "full", "paper"])
-def test_configs_rebuild_from_their_records(scale):
-    # `paperzoo rederive` rebuilds the recorded config (JSON: lists for tuples) before building the claims.
-    config = BENCHMARK.scales[scale]
-    assert BENCHMARK.config_from_dict(scale, to_jsonable(config)) == config
-
-
-def test_each_scale_has_its_own_runner():
-    from paperzoo.adamp import experiment
-
-    assert BENCHMARK.run == {
-        "smoke": experiment.run_smoke,
-        "full": experiment.run_full,
-        "paper": experiment.run_paper,
-    }
-    assert BENCHMARK.aggregate == {"full": experiment.select_learning_rates}
-
-
 def _accuracy_verdict(gains_in_images: list[int], projected_fraction: float = 1.0) -> dict:
     # Hand-made per-seed metrics of the chosen arms: AdamW at 350/360 in every seed, AdamP ahead by the gains.
     n_test = 360

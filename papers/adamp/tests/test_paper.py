@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from paperzoo.adamp.bench import BENCHMARK, ImageNetConfig
 from paperzoo.adamp.experiment import run_paper
 from paperzoo.adamp.training import OPTIMIZERS
-
-
-def _image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 3, size: int = 32) -> None:
-    """``root/{train,val}/<class>/*.png``: random RGB images, each class with its own mean colour."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, count in (("train", train), ("val", val)):
-        for c in range(classes):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 128, (size, size, 3)) + 100 * c
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
+from paperzoo.shared.torch.testing import write_image_folder
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")  # bf16 autocast off on a CPU-only host
 def test_paper_scale_runs_on_a_tiny_stand_in(tmp_path):
-    _image_folder(tmp_path)
+    write_image_folder(tmp_path)
     config = dataclasses.replace(
         BENCHMARK.scales["paper"],
         data_dir=str(tmp_path),

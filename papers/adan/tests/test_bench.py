@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from paperzoo.adan import experiment
 from paperzoo.adan.bench import BENCHMARK, DigitsConfig, ImageNetConfig, SmokeConfig, full_claims, smoke_claims
 from paperzoo.adan.experiment import adam_equivalence, select_learning_rates
 from paperzoo.adan.optimizer import Adan
@@ -147,23 +146,6 @@ def test_full_claims_are_built_from_the_config_run():
     assert sum(c["verdict"] == "missing" for c in default) == 2
     # The smoke claim names the smoke's step count.
     assert "in 50 steps" in smoke_claims(SmokeConfig(steps=50))[0].text
-
-
-@pytest.mark.parametrize("scale", ["smoke", "full", "paper"])
-def test_configs_rebuild_from_their_records(scale):
-    # `paperzoo rederive` rebuilds the recorded config (JSON: lists for tuples) before building the claims.
-    config = BENCHMARK.scales[scale]
-    assert BENCHMARK.config_from_dict(scale, to_jsonable(config)) == config
-
-
-def test_each_scale_has_its_own_runner():
-    assert BENCHMARK.run == {
-        "smoke": experiment.run_smoke,
-        "full": experiment.run_full,
-        "paper": experiment.run_paper,
-    }
-    assert BENCHMARK.aggregate == {"full": experiment.select_learning_rates}
-    assert set(BENCHMARK.plot) == {"full"}
 
 
 def test_plots_are_drawn_for_the_configs_models(tmp_path):

@@ -7,25 +7,11 @@ import dataclasses
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from paperzoo.adan.bench import BENCHMARK, ImageNetConfig
 from paperzoo.adan.experiment import run_paper
-
-
-def _image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 3, size: int = 32) -> None:
-    """``root/{train,val}/<class>/*.png``: random RGB images, each class with its own mean colour."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, count in (("train", train), ("val", val)):
-        for c in range(classes):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 128, (size, size, 3)) + 100 * c
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
+from paperzoo.shared.torch.testing import write_image_folder
 
 
 def _tiny(config: ImageNetConfig, data_dir: Path) -> ImageNetConfig:
@@ -49,7 +35,7 @@ def _tiny(config: ImageNetConfig, data_dir: Path) -> ImageNetConfig:
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")  # bf16 autocast is off on a CPU-only host
 def test_paper_scale_runs_on_a_tiny_stand_in(tmp_path):
-    _image_folder(tmp_path)
+    write_image_folder(tmp_path)
     result = run_paper(_tiny(BENCHMARK.scales["paper"], tmp_path), seed=0)
     assert set(result.metrics) == {"adan/test_accuracy", "adamw/test_accuracy"}
     assert {name: len(curve) for name, curve in result.series.items()} == {

@@ -27,7 +27,7 @@ from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.progress import progress
-from paperzoo.shared.testbeds.classify import MLP, SmallCNN, as_tensors, train_classifier
+from paperzoo.shared.testbeds.classify import MLP, SmallCNN, as_tensors, evaluate, train_classifier, train_steps
 from paperzoo.shared.torch import configure
 
 if TYPE_CHECKING:
@@ -132,16 +132,8 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
             name, list(model.parameters()), lr=config.mlp_lr, weight_decay=5e-4, implementation=config.implementation
         )
         order = torch.randint(len(data["y_train"]), (config.steps, config.mlp_batch_size), generator=gen)
-        mlp_losses = []
-        for batch in order.to(config.device):
-            loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            mlp_losses.append(loss.item())
-        model.eval()
-        with torch.no_grad():
-            acc = (model(data["x_test"]).argmax(1) == data["y_test"]).float().mean().item()
+        mlp_losses = train_steps(model, opt, data["x_train"], data["y_train"], order)
+        acc = evaluate(model, data["x_test"], data["y_test"])[0]
         head, tail = np.mean(mlp_losses[:20]), np.mean(mlp_losses[-20:])
         metrics |= {f"{name}/mlp_test_accuracy": acc, f"{name}/mlp_loss_ratio": float(tail / head)}
         series[f"{name}/mlp_loss"] = mlp_losses

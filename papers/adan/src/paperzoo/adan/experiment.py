@@ -23,7 +23,16 @@ from paperzoo.adan.training import ARMS, grid_key, make_model, make_optimizer, w
 from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.progress import progress
-from paperzoo.shared.testbeds.classify import MLP, TinyViT, as_tensors, imagenet_loaders, train_classifier, train_on_gpu
+from paperzoo.shared.testbeds.classify import (
+    MLP,
+    TinyViT,
+    as_tensors,
+    evaluate,
+    imagenet_loaders,
+    train_classifier,
+    train_on_gpu,
+    train_steps,
+)
 from paperzoo.shared.torch import configure
 
 if TYPE_CHECKING:
@@ -80,16 +89,8 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
     model = MLP().to(config.device)
     opt = make_optimizer("adan", list(model.parameters()), config.mlp_lr, 0.02, config.implementation)
     order = torch.randint(len(data["y_train"]), (config.steps, config.mlp_batch_size), generator=gen)
-    losses = []
-    for batch in order.to(config.device):
-        loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    with torch.no_grad():
-        acc = (model(data["x_test"]).argmax(1) == data["y_test"]).float().mean().item()
+    losses = train_steps(model, opt, data["x_train"], data["y_train"], order)
+    acc = evaluate(model, data["x_test"], data["y_test"])[0]
     metrics |= {
         "adan/mlp_test_accuracy": acc,
         "adan/mlp_loss_ratio": float(np.mean(losses[-20:]) / np.mean(losses[:20])),

@@ -28,7 +28,7 @@ from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.progress import progress
 from paperzoo.shared.seeding import derive
-from paperzoo.shared.testbeds.classify import MLP, TinyViT, as_tensors, evaluate, train_classifier
+from paperzoo.shared.testbeds.classify import MLP, TinyViT, as_tensors, evaluate, train_classifier, train_steps
 from paperzoo.shared.torch import configure
 from paperzoo.shared.torch.optim import state_bytes_per_param
 
@@ -95,15 +95,9 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
     opt = SGDSaI(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, implementation=config.implementation
     )
-    losses, first_gsnr = [], None
-    for batch in order.to(config.device):
-        loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if first_gsnr is None:
-            first_gsnr = [opt.state[p]["gsnr"] for p in model.parameters()]
+    losses = train_steps(model, opt, data["x_train"], data["y_train"], order[:1])
+    first_gsnr = [opt.state[p]["gsnr"] for p in model.parameters()]
+    losses += train_steps(model, opt, data["x_train"], data["y_train"], order[1:])
     last_gsnr = [opt.state[p]["gsnr"] for p in model.parameters()]
     accuracy = evaluate(model, data["x_test"], data["y_test"])[0]
 

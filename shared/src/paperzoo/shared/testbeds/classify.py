@@ -136,6 +136,23 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return (logits.argmax(dim=1) == y).float().mean().item(), F.cross_entropy(logits, y).item()
 
 
+def train_steps(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor
+) -> list[float]:
+    """One cross-entropy step of ``optimizer`` per row of ``order`` (a batch of indices into ``x``, ``y``).
+
+    The model stays in its current mode; returns each step's loss. The smoke scales' minibatch loop.
+    """
+    losses = []
+    for batch in order.to(x.device):
+        loss = F.cross_entropy(model(x[batch]), y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 def train_classifier(
     model: nn.Module,
     make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
@@ -188,9 +205,7 @@ class ImageFolderData:
     n_val: int
 
 
-def imagenet_loaders(
-    data_dir: str, image_size: int, batch_size: int, num_workers: int, seed: int
-) -> ImageFolderData:  # pragma: no cover - needs torchvision and ImageNet
+def imagenet_loaders(data_dir: str, image_size: int, batch_size: int, num_workers: int, seed: int) -> ImageFolderData:
     """The standard ImageNet pipeline: RandomResizedCrop + flip for training, resize to 256/224 + centre crop for
     validation, both normalised by the ImageNet mean/std; the training order is seeded."""
     import torchvision
@@ -237,23 +252,24 @@ def train_on_gpu(
     device: str,
     desc: str,
     label_smoothing: float = 0.0,
-) -> list[float]:  # pragma: no cover - needs a GPU and ImageNet
-    """``epochs`` of bfloat16-autocast cross-entropy training (``schedule`` stepped per batch); the validation
-    top-1 accuracy after each epoch."""
+) -> list[float]:
+    """``epochs`` of cross-entropy training (``schedule`` stepped per batch), bfloat16 autocast on a CUDA device
+    (plain float32 elsewhere, e.g. the CPU start tests); the validation top-1 accuracy after each epoch."""
     from paperzoo.shared.progress import progress
 
+    on_gpu = torch.device(device).type == "cuda"
     accs = []
     for _ in progress(range(epochs), desc=desc):
         model.train()
         for x, y in data.train:
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
                 loss = F.cross_entropy(model(x.to(device)), y.to(device), label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
         model.eval()
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_gpu):
             correct = sum((model(x.to(device)).argmax(1).cpu() == y).sum().item() for x, y in data.val)
         accs.append(correct / data.n_val)
     return accs

@@ -1,4 +1,4 @@
-"""Helpers for the tests of torch optimizers: seeded parameters and gradient sequences, and a run's trajectory.
+"""Helpers for the torch papers' tests: seeded parameters and gradient sequences, a run's trajectory, tiny image folders.
 
 Used by the optimizer papers' tests (and ``shared/tests``), so that each paper's test file holds only its checks.
 """
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -145,3 +147,21 @@ def check_half_precision(
                     value.dtype != torch.float32 or not torch.equal(value, reference_optimizer.state[ref][key])
                 ):
                     raise AssertionError(f"step {t}: state {key!r} of parameter {index} is not the float32 run's")
+
+
+def write_image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 3, size: int = 32) -> Path:
+    """A tiny ImageNet-style folder for the paper scales' start tests: ``root/{train,val}/class<c>/<i>.png``.
+
+    Random RGB images whose mean colour depends on the class (learnable), from a fixed generator.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 128, (size, size, 3)) + 100 * c
+                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
+    return root
