@@ -385,6 +385,39 @@ def test_bad_arguments_raise(make, name):
         make()
 
 
+ENV7 = GridWorld(max_grid_size=7, max_n_objs=2)
+GOAL = ((1, 1), 1.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # (0, 7) was cell 7 of a 7x7 grid: row 1, col 0.
+        (lambda: make_level(ENV7, 7, (0, 7), [GOAL], 5), r"start col must be in \[0, 6\], got 7"),
+        (lambda: make_level(ENV7, 7, (0, 0), [((7, 1), 1.0, 1.0, 0.0)], 5), r"objects\[0\] position row .*\[0, 6\]"),
+        (lambda: make_level(ENV7, 7, (0, 0), [GOAL], 5, walls=[(2, -1)]), r"walls\[0\] col must be in \[0, 6\]"),
+        (lambda: make_level(ENV3, 3, (0, 0), [GOAL], 5, walls="...#"), r"walls\[0\] col must be in \[0, 2\]"),
+        (lambda: make_level(ENV7, 7, (0, 0), [((1, 1), 1.0, 1.5, 0.0)], 5), r"p_terminate must be in \[0.0, 1.0\]"),
+        (lambda: make_level(ENV7, 7, (0, 0), [((1, 1), 1.0, 1.0, -0.1)], 5), r"p_respawn must be in \[0.0, 1.0\]"),
+        (lambda: make_level(ENV7, 7, (0, 0), [GOAL], -3), "episode_len must be an integer >= 1, got -3"),
+        (lambda: make_level(ENV7, 0, (0, 0), [((0, 1), 1.0, 1.0, 0.0)], 5), "grid_size must be an integer >= 1, got 0"),
+    ],
+)
+def test_make_level_rejects_values_outside_their_range(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_make_level_accepts_numpy_scalars_and_checks_only_concrete_values_under_jit():
+    level = make_level(ENV7, np.int64(7), (np.int64(0), 0), [((1, 1), 1.0, np.float32(0.5), 0.0)], np.int32(5))
+    assert int(level.grid_size) == 7 and float(level.obj_p_terminate[0]) == 0.5
+
+    def episode_len(length, p):  # traced episode length and probability: not checked, no error
+        return make_level(ENV7, 7, (0, 0), [((1, 1), 1.0, p, 0.0)], length).max_steps_in_episode
+
+    assert int(jax.jit(episode_len)(5, 0.3)) == 5
+
+
 def test_meta_test_rejects_unknown_learner():
     with pytest.raises(ValueError, match="learner"):
         meta_test(jax.random.key(0), ENV3, None, jnp.array([1]), 1, 1, AgentConfig(), MetaConfig(), 1, 1, 1, "ppo")
@@ -432,8 +465,13 @@ def test_held_out_keys_are_distinct_per_purpose_and_seed():
     )
 
 
-def _full_seed(lpg: float, groove: float, random: float = -0.1) -> dict[str, float]:
-    return {"lpg/heldout_normalised": lpg, "groove/heldout_normalised": groove, "random/heldout_normalised": random}
+def _full_seed(lpg: float, groove: float, random: float = -0.1, replayed: float = 50.0) -> dict[str, float]:
+    return {
+        "lpg/heldout_normalised": lpg,
+        "groove/heldout_normalised": groove,
+        "random/heldout_normalised": random,
+        "groove/levels_replayed": replayed,
+    }
 
 
 def test_full_claims_are_built_from_the_arms_that_ran():
@@ -454,15 +492,35 @@ def test_full_claims_are_built_from_the_arms_that_ran():
     assert verdicts == ["reproduced"]
 
 
-def test_full_verdicts_on_hand_made_seeds():
-    """GROOVE >= LPG on the seed means; both well above random, else the comparison is inconclusive."""
-    summary = BENCHMARK.summarize("full", [_full_seed(0.30, 0.36), _full_seed(0.40, 0.30)])
-    assert [r["verdict"] for r in summary["claims"]] == ["not reproduced", "reproduced", "reproduced"]
-    assert summary["claims"][0]["values"]["lhs_per_seed"] == [0.36, 0.30]
-    summary = BENCHMARK.summarize("full", [_full_seed(0.30, 0.36), _full_seed(0.34, 0.40)])
-    assert summary["claims"][0]["verdict"] == "reproduced"
-    near_random = BENCHMARK.summarize("full", [_full_seed(0.05, 0.36, 0.0), _full_seed(0.05, 0.40, 0.0)])
-    assert [r["verdict"] for r in near_random["claims"]] == ["inconclusive", "not reproduced", "reproduced"]
+def _verdicts(seeds: list[dict[str, float]]) -> list[str]:
+    return [r["verdict"] for r in BENCHMARK.summarize("full", seeds)["claims"]]
+
+
+def test_full_verdicts_follow_the_interval_rule():
+    """GROOVE >= LPG on the paired per-seed differences: a consistent small gain is reproduced even when the
+    seeds' levels differ a lot (paired), mixed signs are inconclusive, a consistent loss is not reproduced."""
+    lpg = (0.20, 0.40, 0.60)
+    random = (-0.12, -0.10, -0.11)
+    gain = [_full_seed(a, a + d, r) for a, d, r in zip(lpg, (0.010, 0.012, 0.011), random, strict=True)]
+    summary = BENCHMARK.summarize("full", gain)
+    first = summary["claims"][0]
+    assert first["verdict"] == "reproduced" and first["values"]["paired"] is True
+    assert first["values"]["interval"][0] > 0  # the paired interval of GROOVE - LPG lies above 0
+    assert first["values"]["lhs_per_seed"] == pytest.approx([0.21, 0.412, 0.611])
+    # Against the random policy (its own meta-test key): unpaired, so the seeds' spread of 0.2 widens it.
+    assert summary["claims"][1]["values"]["paired"] is False
+    assert _verdicts(gain) == ["reproduced", "inconclusive", "inconclusive"]
+    steady = [_full_seed(0.30 + e, 0.32 + e + e / 5, r) for e, r in zip((0.0, 0.01, -0.01), random, strict=True)]
+    assert _verdicts(steady) == ["reproduced", "reproduced", "reproduced"]
+    mixed = [_full_seed(0.30, 0.36, random[0]), _full_seed(0.40, 0.30, random[1]), _full_seed(0.35, 0.36, random[2])]
+    assert _verdicts(mixed)[0] == "inconclusive"
+    loss = [_full_seed(0.30 + e, 0.25 + e, r) for e, r in zip((0.0, 0.01, -0.01), random, strict=True)]
+    assert _verdicts(loss)[0] == "not reproduced"
+    # The guards (both arms 10 points above random, on the means) and the mechanism (PLR replayed levels).
+    near_random = [_full_seed(0.05, 0.36 + e, 0.0) for e in (0.0, 0.01, -0.01)]
+    assert _verdicts(near_random) == ["inconclusive", "not reproduced", "reproduced"]
+    idle = [s | {"groove/levels_replayed": 0.0} for s in steady]
+    assert _verdicts(idle)[0] == "inconclusive"
 
 
 def test_smoke_claims_judge_the_mechanism():

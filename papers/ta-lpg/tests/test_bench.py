@@ -43,14 +43,26 @@ def test_full_claims_follow_the_test_lifetimes_and_training_range():
     assert BENCHMARK.claims_for("full", FullConfig(arms=("lpg",))) == ()
 
 
-def test_full_verdicts_on_hand_made_seeds():
-    summary = BENCHMARK.summarize("full", [_seed(0.40, 0.45), _seed(0.42, 0.39)])
+def _verdicts(seeds: list[dict[str, float]]) -> list[str]:
+    return [r["verdict"] for r in BENCHMARK.summarize("full", seeds)["claims"]]
+
+
+def test_full_verdicts_follow_the_interval_rule():
+    """TA-LPG >= LPG on the paired per-seed differences (the arms share each seed's levels, lifetimes and keys)."""
+    lpg = (0.35, 0.45, 0.55)  # seeds far apart: only the pairing resolves a small gain
+    gain = [_seed(a, a + d) for a, d in zip(lpg, (0.010, 0.012, 0.011), strict=True)]
+    summary = BENCHMARK.summarize("full", gain)
     assert [r["verdict"] for r in summary["claims"]] == ["reproduced", "reproduced"]
-    assert summary["claims"][0]["values"]["lhs_per_seed"] == [0.45, 0.39]
-    summary = BENCHMARK.summarize("full", [_seed(0.40, 0.35), _seed(0.42, 0.39)])
-    assert [r["verdict"] for r in summary["claims"]] == ["not reproduced", "not reproduced"]
-    near_random = BENCHMARK.summarize("full", [_seed(0.32, 0.45)])  # LPG within 0.05 of the random policy
-    assert [r["verdict"] for r in near_random["claims"]] == ["inconclusive", "inconclusive"]
+    first = summary["claims"][0]["values"]
+    assert first["paired"] is True and first["interval"][0] > 0
+    assert first["lhs_per_seed"] == pytest.approx([0.36, 0.462, 0.561])
+    # Mixed signs: the interval straddles 0, however the means fall (0.455 vs 0.45 here).
+    mixed = [_seed(0.35, 0.40), _seed(0.45, 0.41), _seed(0.55, 0.555)]
+    assert _verdicts(mixed) == ["inconclusive", "inconclusive"]
+    loss = [_seed(a, a - d) for a, d in zip(lpg, (0.030, 0.032, 0.031), strict=True)]
+    assert _verdicts(loss) == ["not reproduced", "not reproduced"]
+    near_random = [_seed(0.32 + e, 0.45 + e) for e in (0.0, 0.01, -0.01)]  # LPG within 0.05 of random (0.3)
+    assert _verdicts(near_random) == ["inconclusive", "inconclusive"]
 
 
 def test_smoke_claims_judge_the_mechanism():

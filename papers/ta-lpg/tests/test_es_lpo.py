@@ -4,6 +4,9 @@ TA-LPO at n/N = 0)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,6 +170,31 @@ def test_ppo_configs_reject_bad_values():
         PPOConfig(num_envs=3, num_steps=5, num_minibatches=4)
     with pytest.raises(ValueError, match=r"ppo\.objective"):
         LPOESConfig(ppo=PPOConfig(objective="ppo"))
+
+
+def test_ppo_config_rejects_an_unknown_gymnax_environment(monkeypatch):
+    """env_name is checked against gymnax's registry when the config is built (it used to fail at the run's
+    gymnax.make), without importing gymnax for it; once gymnax is imported, run-time registrations count."""
+    with pytest.raises(ValueError, match=r"env_name must be one of .*'CartPole-v1'.*got 'CartPole-v0'"):
+        PPOConfig(env_name="CartPole-v0")
+    with pytest.raises(ValueError, match="env_name"):
+        LPOESConfig(ppo=PPOConfig(objective="lpo", env_name="SpaceInvaders"))
+    code = "import sys; from paperzoo.ta_lpg.lpo import PPOConfig; PPOConfig(); print('gymnax' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == (
+        "False"
+    )
+    import gymnax
+
+    from paperzoo.ta_lpg.lpo import _builtin_gymnax_env_names, gymnax_env_names
+
+    assert _builtin_gymnax_env_names() == tuple(gymnax.registered_envs)
+    monkeypatch.setattr(gymnax, "registered_envs", [*gymnax.registered_envs, "Custom-v0"])
+    assert "Custom-v0" in gymnax_env_names()
+    assert PPOConfig(env_name="Custom-v0").env_name == "Custom-v0"
+    from paperzoo.ta_lpg import make_ppo_train
+
+    with pytest.raises(ValueError, match="discrete actions"):
+        make_ppo_train(PPOConfig(env_name="Pendulum-v1"))
 
 
 # ----------------------------------------------------------------------------------------- PPO / LPO on gymnax

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from paperzoo.bone import experiment, perf, plots
 from paperzoo.bone.adapter import LLAMA_TARGETS
 from paperzoo.bone.train import METHODS, FinetuneConfig
-from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec
+from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse
 from paperzoo.shared.lr_grid import tuned_arm_guards
 from paperzoo.shared.testbeds.arithmetic_lm import DEFAULT_CACHE_DIR, ModelConfig, PretrainConfig
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
@@ -161,14 +161,26 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
     )
 
 
+def accuracy_resolution(config: FullConfig) -> float:
+    """The grain of held-out exact match: one of the config's ``n_test`` test problems."""
+    return 1.0 / config.finetune.n_test
+
+
 def full_claims(config: FullConfig) -> tuple[Claim, ...]:
+    """The paper's claims at the tiny-Llama scale, on per-seed values paired by seed: every method of a seed
+    fine-tunes the same base weights on the same problems and batches (the shared loop's ``random.Random(seed)``).
+
+    Steps to the target loss resolve to one step (``MetricSpec``); held-out exact match to one of the config's
+    ``n_test`` problems (claim-level: the config that was run). The race guard's budget is the config's steps.
+    """
     steps = config.finetune.steps
     target = config.finetune.target_loss
+    accuracy = accuracy_resolution(config)
 
     def race(other: str, name: str) -> Claim:
         return Claim(
             f"bat (the paper's Bone) reaches training loss {target:g} in fewer steps than {name}",
-            Compare("bat/steps_to_target", "<", f"{other}/steps_to_target"),
+            Better("bat/steps_to_target", f"{other}/steps_to_target", better="lower"),
             guards=(
                 *tuned_arm_guards("bat", other, min_test_accuracy=0.05),
                 Compare(f"bat_vs_{other}/fewest_steps", "<=", steps),
@@ -180,7 +192,7 @@ def full_claims(config: FullConfig) -> tuple[Claim, ...]:
         race("pissa", "PiSSA"),
         Claim(
             "bat's held-out exact match >= LoRA's",
-            Compare("bat/test_accuracy", ">=", "lora/test_accuracy"),
+            NoWorse("bat/test_accuracy", "lora/test_accuracy", resolution=accuracy),
             guards=tuned_arm_guards("bat", "lora", min_test_accuracy=0.05),
         ),
     )
@@ -201,11 +213,13 @@ def paper_claims(config: PaperConfig) -> tuple[Claim, ...]:
     )
 
 
+_FULL = FullConfig()
+
 BENCHMARK = Benchmark(
     slug="bone",
     title="Bone: Block Affine Transformation as PEFT for LLMs (Kang, 2024)",
     framework="torch",
-    scales={"smoke": SmokeConfig(), "full": FullConfig(), "paper": PaperConfig()},
+    scales={"smoke": SmokeConfig(), "full": _FULL, "paper": PaperConfig()},
     seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0,)},
     run={"smoke": experiment.run_smoke, "full": experiment.run_full, "paper": experiment.run_paper},
     claims={"smoke": smoke_claims, "full": full_claims, "paper": paper_claims},
@@ -215,7 +229,11 @@ BENCHMARK = Benchmark(
         MetricSpec("*max_diff", better="lower", tolerance=1e-10),
         MetricSpec("*/loss_ratio", better="lower", tolerance=0.1),
         MetricSpec("*/trainable_params", better="lower", tolerance=0.0),
+        # Exact match resolves to one problem of its split (the claims take n_test from the config that was run).
+        MetricSpec("*/test_accuracy", better="higher", tolerance=0.05, resolution=accuracy_resolution(_FULL)),
+        MetricSpec("*/val_accuracy", better="higher", tolerance=0.05, resolution=1 / _FULL.finetune.n_val),
         MetricSpec("*accuracy", better="higher", tolerance=0.05),
+        MetricSpec("*/steps_to_target", better="lower", tolerance=0.25, relative=True, resolution=1.0),
     ),
     aggregate={"full": experiment.select_learning_rates},
     plot={"full": plots.plot_full},

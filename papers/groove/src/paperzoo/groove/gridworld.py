@@ -330,6 +330,31 @@ def sample_level(key: jax.Array, dist: LevelDistribution) -> tuple[EnvParams, ja
     return params, lifetime
 
 
+def _concrete(value):
+    """``value`` as a Python number if it is a concrete scalar (NumPy and JAX scalars included), ``None`` if it is
+    traced (``make_level`` called under ``jit``: only concrete values are checked), else unchanged."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (np.generic, jax.Array)) and np.ndim(value) == 0:
+        return value.item()
+    return value
+
+
+def _check_cell(name: str, cell: tuple[int, int], grid_size: int) -> tuple[int, int]:
+    """``cell`` = (row, col) with each an integer in [0, grid_size - 1]: a cell inside the level's grid (``row *
+    grid_size + col`` would otherwise silently wrap into another row)."""
+    if not isinstance(cell, (tuple, list)) or len(cell) != 2:
+        raise ValueError(f"{name} must be a (row, col) pair, got {cell!r}")
+    for axis, raw in zip(("row", "col"), cell, strict=True):
+        value = _concrete(raw)
+        if value is None:  # traced (it could not index the wall mask anyway)
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} {axis} must be an integer in [0, {grid_size - 1}], got {value!r}")
+        check_range(f"{name} {axis}", value, 0, grid_size - 1)
+    return cell[0], cell[1]
+
+
 def make_level(
     env: GridWorld,
     grid_size: int,
@@ -339,14 +364,33 @@ def make_level(
     walls: list[tuple[int, int]] | str = (),
 ) -> EnvParams:
     """A hand-designed level. ``objects``: ((row, col), reward, p_terminate, p_respawn) per object;
-    ``walls``: (row, col) cells, or a picture (rows of ``#``/``.``)."""
+    ``walls``: (row, col) cells, or a picture (rows of ``#``/``.``).
+
+    Raises ``ValueError`` naming the argument for ``grid_size`` outside [1, env.max_grid_size], a cell (start,
+    object or wall) outside the ``grid_size x grid_size`` grid, a probability outside [0, 1] or ``episode_len``
+    < 1. Plain Python checks (``make_level`` builds a level once, outside any jitted code); values traced under
+    ``jit`` are not checked.
+    """
+    grid_size = _concrete(grid_size)
+    if grid_size is None:
+        raise ValueError("grid_size must be a concrete integer (it shapes the level's wall mask), got a traced value")
+    check_positive_int("grid_size", grid_size)
     if grid_size > env.max_grid_size:
-        raise ValueError(f"grid_size must be <= env.max_grid_size={env.max_grid_size}, got {grid_size}")
+        raise ValueError(f"grid_size must be in [1, env.max_grid_size={env.max_grid_size}], got {grid_size}")
+    if (length := _concrete(episode_len)) is not None:
+        check_positive_int("episode_len", length)
     if not 1 <= len(objects) <= env.max_n_objs:
         raise ValueError(f"objects must hold 1..{env.max_n_objs} objects, got {len(objects)}")
+    start = _check_cell("start", start, grid_size)
+    for i, (pos, _reward, p_terminate, p_respawn) in enumerate(objects):
+        _check_cell(f"objects[{i}] position", pos, grid_size)
+        for what, p in (("p_terminate", p_terminate), ("p_respawn", p_respawn)):
+            if (p := _concrete(p)) is not None:
+                check_range(f"objects[{i}] {what}", p, 0.0, 1.0)
     if isinstance(walls, str):
         rows = [r.strip() for r in walls.strip().splitlines()]
         walls = [(i, j) for i, row in enumerate(rows) for j, ch in enumerate(row) if ch == "#"]
+    walls = [_check_cell(f"walls[{i}]", cell, grid_size) for i, cell in enumerate(walls)]
     wall_mask = np.zeros(env.n_cells, bool)
     for r, c in walls:
         wall_mask[r * grid_size + c] = True

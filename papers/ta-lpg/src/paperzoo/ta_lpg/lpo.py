@@ -24,7 +24,12 @@ every random number; fitness = mean final return).
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -115,6 +120,45 @@ class ActorCritic(nn.Module):
         return logits, nn.Dense(1, kernel_init=ortho(1.0))(v)[..., 0]
 
 
+@functools.cache
+def _builtin_gymnax_env_names() -> tuple[str, ...] | None:
+    """gymnax's built-in environment names, read from ``gymnax/registration.py`` without importing gymnax (its
+    import loads every environment: seconds); ``None`` where that file does not list them as expected."""
+    spec = importlib.util.find_spec("gymnax")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        tree = ast.parse((Path(next(iter(spec.submodule_search_locations))) / "registration.py").read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "_BUILTIN_ENV_IDS" for t in targets) and node.value:
+                try:
+                    names = ast.literal_eval(node.value)
+                except ValueError:
+                    return None
+                return tuple(names) if all(isinstance(n, str) for n in names) else None
+    return None
+
+
+def gymnax_env_names() -> tuple[str, ...]:
+    """The environment names gymnax has registered (``gymnax.registered_envs``).
+
+    Once gymnax is imported, its live registry (environments registered at run time included). Before that the
+    registry holds exactly the built-in names, read from gymnax's source without importing it, so that building a
+    config stays cheap; where they cannot be read, gymnax is imported.
+    """
+    if (module := sys.modules.get("gymnax")) is not None:
+        return tuple(module.registered_envs)
+    if (names := _builtin_gymnax_env_names()) is not None:
+        return names
+    import gymnax
+
+    return tuple(gymnax.registered_envs)
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     """A small PPO (PureJaxRL's CartPole defaults, fewer steps) whose policy objective is ``objective``."""
@@ -142,6 +186,7 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         check_one_of("objective", self.objective, OBJECTIVES)
+        check_one_of("env_name", self.env_name, gymnax_env_names())
         for name in ("total_steps", "num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden"):
             check_positive_int(name, getattr(self, name))
         for name in ("drift_hidden", "eval_envs", "eval_steps"):
@@ -173,7 +218,10 @@ def make_ppo_train(config: PPOConfig):
     """``train(key, drift_params) -> {"return": final evaluation return, "train_returns": [updates]}``: pure and
     ``jit``-able. ``drift_params`` is ignored (may be None) for ``objective="ppo"``."""
     env, env_params = _make_env(config.env_name)
-    n_actions = env.action_space(env_params).n
+    space = env.action_space(env_params)
+    if not hasattr(space, "n"):
+        raise ValueError(f"env_name must name a gymnax environment with discrete actions, got {config.env_name!r}")
+    n_actions = space.n
     net = ActorCritic(n_actions, config.hidden)
     n_updates = config.num_updates
     batch = config.num_envs * config.num_steps

@@ -1,4 +1,4 @@
-"""Helpers for the torch papers' tests: seeded parameters and gradient sequences, a run's trajectory, tiny image folders.
+"""Helpers for the torch papers' tests: seeded parameters and gradients, a run's trajectory, tiny image folders.
 
 Used by the optimizer papers' tests (and ``shared/tests``), so that each paper's test file holds only its checks.
 """
