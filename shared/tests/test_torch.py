@@ -112,3 +112,52 @@ def test_weight_decay_groups_spare_biases_norms_and_tokens():
     assert [g["weight_decay"] for g in weight_decay_groups(only_vectors, 0.1)] == [0.0]
     with pytest.raises(ValueError, match="weight_decay"):
         weight_decay_groups(model, -1.0)
+
+
+def test_random_shift_moves_whole_images_by_at_most_the_shift():
+    from paperzoo.shared.testbeds.classify import random_shift
+
+    x = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).reshape(2, 1, 5, 5) + 1
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(random_shift(x, 0, gen), x)
+    out = random_shift(x, 1, gen)
+    assert out.shape == x.shape
+    for b in range(2):
+        padded = torch.nn.functional.pad(x[b], (1, 1, 1, 1))
+        windows = [padded[:, dy : dy + 5, dx : dx + 5] for dy in range(3) for dx in range(3)]
+        assert any(torch.equal(out[b], w) for w in windows)  # one of the 9 shifted copies, zeros filled in
+    again = random_shift(x, 1, torch.Generator().manual_seed(0))
+    assert torch.equal(random_shift(x, 1, torch.Generator().manual_seed(0)), again)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return as_tensors(load_digits_split(), "cpu")
+
+
+def test_train_classifier_options(digits):
+    from paperzoo.shared.testbeds.classify import random_shift
+
+    def run(**options):
+        torch.manual_seed(0)
+        return train_classifier(MLP(), lambda ps: torch.optim.Adam(ps, lr=1e-2), digits, 2, 64, 0, **options)
+
+    plain, again = run(), run()
+    assert plain.train_loss == again.train_loss and not plain.eval_steps
+    steps = run(eval_every=5)
+    assert steps.total_steps == 2 * -(-len(digits["y_train"]) // 64) == 36
+    assert steps.eval_steps == list(range(5, 37, 5)) and len(steps.step_val_accuracy) == 7
+    assert steps.train_loss == plain.train_loss  # evaluating in between changes nothing
+    first = steps.eval_steps[next(i for i, a in enumerate(steps.step_val_accuracy) if a >= 0.5)]
+    assert steps.steps_to(0.5) == first and steps.steps_to(1.01) == 37
+    with pytest.raises(ValueError, match="eval_every"):
+        plain.steps_to(0.5)
+    smooth = run(label_smoothing=0.1)
+    assert smooth.train_loss[0] > plain.train_loss[0]  # smoothed targets cost more than one-hot ones
+    shifted = run(augment=lambda x, g: random_shift(x, 1, g))
+    assert (
+        shifted.train_loss != plain.train_loss
+        and shifted.train_loss == run(augment=lambda x, g: random_shift(x, 1, g)).train_loss
+    )
+    with pytest.raises(ValueError, match="label_smoothing"):
+        run(label_smoothing=1.0)

@@ -15,7 +15,7 @@ and the ImageNet loaders and bfloat16 training loop of the papers' own (GPU) set
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from paperzoo.shared.data import Split
-from paperzoo.shared.validate import check_positive_int
+from paperzoo.shared.seeding import derive
+from paperzoo.shared.validate import check_positive_int, check_range
 
 
 class SmallCNN(nn.Module):
@@ -108,17 +109,34 @@ class TinyViT(nn.Module):
 
 @dataclass
 class History:
-    """Per-epoch curves of one training run (accuracies as fractions)."""
+    """Per-epoch curves of one training run (accuracies as fractions), and optionally a finer validation curve.
+
+    ``eval_steps``/``step_val_accuracy``: the validation accuracy after every ``eval_every`` optimizer steps
+    (empty unless :func:`train_classifier` was asked for it); ``total_steps``: the steps of the whole run.
+    """
 
     train_loss: list[float]
     val_accuracy: list[float]
     val_loss: list[float]
     test_accuracy: list[float]
+    eval_steps: list[int] = field(default_factory=list)
+    step_val_accuracy: list[float] = field(default_factory=list)
+    total_steps: int = 0
 
     def epochs_to(self, threshold: float) -> int:
         """The first epoch (1-based) whose validation accuracy reaches ``threshold``; epochs + 1 if none does."""
         hits = np.flatnonzero(np.asarray(self.val_accuracy) >= threshold)
         return int(hits[0]) + 1 if hits.size else len(self.val_accuracy) + 1
+
+    def steps_to(self, threshold: float) -> int:
+        """The first evaluated optimizer step whose validation accuracy reaches ``threshold``; total + 1 if none.
+
+        Resolution: ``eval_every`` steps. ``ValueError`` if the run recorded no step-level curve.
+        """
+        if not self.eval_steps:
+            raise ValueError("steps_to needs a run with eval_every set")
+        hits = np.flatnonzero(np.asarray(self.step_val_accuracy) >= threshold)
+        return self.eval_steps[int(hits[0])] if hits.size else self.total_steps + 1
 
 
 def as_tensors(split: Split, device: str) -> dict[str, torch.Tensor]:
@@ -153,6 +171,20 @@ def train_steps(
     return losses
 
 
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image of a batch ``(B, C, H, W)`` by a random whole number of pixels in [-max_shift, max_shift]
+    along each axis, filling with zeros (pad-and-crop, as RandomCrop(padding=max_shift) does)."""
+    if max_shift == 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator).to(x.device)
+    rows = dy[:, None] + torch.arange(h, device=x.device)  # (B, H)
+    cols = dx[:, None] + torch.arange(w, device=x.device)  # (B, W)
+    out = padded[torch.arange(b, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)  # advanced indexing put the channel axis last
+
+
 def train_classifier(
     model: nn.Module,
     make_optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer],
@@ -161,31 +193,52 @@ def train_classifier(
     batch_size: int,
     seed: int,
     make_scheduler: Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler] | None = None,
+    *,
+    label_smoothing: float = 0.0,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    eval_every: int | None = None,
 ) -> History:
     """Minibatch cross-entropy training; the shuffling order is fixed by ``seed``.
 
     ``make_scheduler(optimizer, total_steps)``, if given, builds a learning-rate schedule stepped after
-    every optimizer step (e.g. warm-up + cosine over ``total_steps``).
+    every optimizer step (e.g. warm-up + cosine over ``total_steps``). ``label_smoothing`` is the training
+    loss's (evaluation stays plain cross-entropy); ``augment(x_batch, generator)`` transforms each training
+    batch (its generator is derived from ``seed``, apart from the shuffling order, e.g. :func:`random_shift`);
+    ``eval_every`` adds a validation accuracy every that many optimizer steps (:meth:`History.steps_to`).
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    check_range("label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
+    if eval_every is not None:
+        check_positive_int("eval_every", eval_every)
     optimizer = make_optimizer(list(model.parameters()))
     gen = torch.Generator().manual_seed(seed)
+    augment_gen = torch.Generator().manual_seed(derive(seed, "augmentation"))
     n = len(data["y_train"])
-    schedule = make_scheduler(optimizer, epochs * -(-n // batch_size)) if make_scheduler else None
-    history = History([], [], [], [])
+    total_steps = epochs * -(-n // batch_size)
+    schedule = make_scheduler(optimizer, total_steps) if make_scheduler else None
+    history = History([], [], [], [], total_steps=total_steps)
+    step = 0
     for _ in range(epochs):
         model.train()
         order = torch.randperm(n, generator=gen).to(data["y_train"].device)
         total = torch.zeros((), device=order.device)
         for batch in order.split(batch_size):
-            loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
+            x = data["x_train"][batch]
+            if augment is not None:
+                x = augment(x, augment_gen)
+            loss = F.cross_entropy(model(x), data["y_train"][batch], label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if schedule is not None:
                 schedule.step()
             total += loss.detach() * len(batch)
+            step += 1
+            if eval_every is not None and step % eval_every == 0:
+                history.eval_steps.append(step)
+                history.step_val_accuracy.append(evaluate(model, data["x_val"], data["y_val"])[0])
+                model.train()
         history.train_loss.append(total.item() / n)
         val_accuracy, val_loss = evaluate(model, data["x_val"], data["y_val"])
         history.val_accuracy.append(val_accuracy)
