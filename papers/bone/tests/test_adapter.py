@@ -146,6 +146,16 @@ def test_injector_refusals(tiny_llama, kwargs, match):
         apply_bone(tiny_llama(), **kwargs)
 
 
+@pytest.mark.parametrize("pattern", [r".*\.(q|v_proj", "[q_proj", r"*_proj"])
+def test_a_bad_target_regex_raises_a_value_error_naming_the_argument(tiny_llama, pattern):
+    """A ``target_modules`` string that is not a regex: a ValueError naming the argument and re's reason."""
+    with pytest.raises(ValueError, match=r"target_modules is not a valid regex \(.+ at position \d+\)") as info:
+        BoneConfig(target_modules=pattern)
+    assert repr(pattern) in str(info.value)
+    with pytest.raises(ValueError, match="target_modules"):
+        apply_bone(tiny_llama(), target_modules=pattern, r=4)
+
+
 def test_injector_refuses_to_wrap_twice_and_regex_targets_work(tiny_llama):
     model = apply_bone(tiny_llama(), BoneConfig(target_modules=r".*\.(q|v)_proj", r=4))
     assert sorted(n.rsplit(".", 1)[1] for n, _ in bone_layers(model)) == ["q_proj", "v_proj"]

@@ -152,3 +152,39 @@ def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministical
     assert {k: v for k, v in first.metrics.items() if not k.endswith(timing)} == {
         k: v for k, v in second.metrics.items() if not k.endswith(timing)
     }
+
+
+def test_full_claims_follow_the_interval_rule_on_paired_seeds():
+    """Per-seed values as after the learning-rate choice: bat's gains over LoRA in steps and exact match are
+    judged by the paired interval over seeds, and a gain below one step / one test problem is inconclusive."""
+    config = FullConfig()
+    race, _, accuracy = full_claims(config)
+    n_test = config.finetune.n_test
+
+    def seed(bat_steps: float, lora_steps: float, bat_acc: float, lora_acc: float) -> dict:
+        return {"bat/steps_to_target": bat_steps, "lora/steps_to_target": lora_steps,
+                "bat_vs_lora/fewest_steps": min(bat_steps, lora_steps), "bat/test_accuracy": bat_acc,
+                "lora/test_accuracy": lora_acc, "bat/lr_at_edge": 0.0, "lora/lr_at_edge": 0.0}  # fmt: skip
+
+    def verdicts(*seeds: tuple[float, float, float, float]) -> tuple[str, str]:
+        per_seed = [seed(*s) for s in seeds]
+        return tuple(c.evaluate(per_seed, BENCHMARK.resolution_of)["verdict"] for c in (race, accuracy))
+
+    # Seeds that differ a lot but with a consistent gain (5-7 steps, 3-5 test problems): reproduced (paired).
+    assert verdicts(
+        (60, 66, 0.30, 0.30 - 4 / n_test), (100, 105, 0.10, 0.10 - 3 / n_test), (80, 87, 0.20, 0.20 - 5 / n_test)
+    ) == ("reproduced", "reproduced")
+    # Half a step faster, and a third of a test problem lower, on average: within the resolution, inconclusive.
+    assert verdicts((60, 61, 0.30, 0.30 + 1 / n_test), (100, 100, 0.10, 0.10), (80, 80.5, 0.20, 0.20)) == (
+        "inconclusive",
+        "inconclusive",
+    )
+    # The same mean gain as the first case, but one seed against it: the interval straddles zero.
+    assert verdicts((60, 75, 0.30, 0.20), (100, 90, 0.10, 0.15), (80, 93, 0.20, 0.10))[0] == "inconclusive"
+    # Consistently slower and worse by more than the resolution: not reproduced.
+    assert verdicts((70, 60, 0.20, 0.25), (110, 100, 0.10, 0.16), (90, 80, 0.15, 0.21)) == (
+        "not reproduced",
+        "not reproduced",
+    )
+    assert BENCHMARK.resolution_of("bat/test_accuracy") == 1 / n_test
+    assert BENCHMARK.resolution_of("bat/steps_to_target") == 1.0

@@ -223,3 +223,17 @@ def test_bad_calls_raise(tiny_llama, loader):
     with pytest.raises(ValueError, match="too few tokens"):
         compute_eva_state(model, short, TARGETS, 4, EvaConfig(max_batches=2))
     assert isinstance(EvaState, type)
+
+
+@pytest.mark.parametrize(("r", "rho", "components"), [(40, 1.0, 40), (16, 2.5, 40), (1000, 1.0, 1000)])
+def test_a_rank_above_the_layer_width_raises_naming_the_rank_the_layer_and_its_width(tiny_llama, loader, r, rho,
+                                                                                     components):  # fmt: skip
+    """d = 32: a layer has at most 32 components; k_l = round(rho r) above that is refused before any batch runs
+    (it used to surface as sklearn-style 'n_components must be <=' or, with many components, as 'too few tokens')."""
+    match = (rf"rank {r} of layer 'model\.layers\.0\.self_attn\.q_proj' \(x rho={rho:g}: {components} components\) "
+             r"exceeds its width: 32 input features")  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        compute_eva_state(tiny_llama(), loader, TARGETS, r, EvaConfig(rho=rho, max_batches=2))
+    # r = 16, rho = 2: 32 components, every layer's width at most (down_proj reads d_ff = 64): it runs
+    state = compute_eva_state(tiny_llama(), loader, TARGETS, 16, EvaConfig(rho=2.0, max_batches=2))
+    assert max(state.max_components.values()) == 32 and sum(state.ranks.values()) == 16 * len(state.ranks)

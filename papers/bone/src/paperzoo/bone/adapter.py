@@ -41,7 +41,10 @@ class BoneConfig:
         check_one_of("variant", self.variant, VARIANTS)
         check_range("dropout", self.dropout, 0.0, 1.0, high_inclusive=False)
         if isinstance(self.target_modules, str):
-            re.compile(self.target_modules)
+            try:
+                re.compile(self.target_modules)
+            except re.error as err:
+                raise ValueError(f"target_modules is not a valid regex ({err}): {self.target_modules!r}") from err
         elif not self.target_modules or not all(isinstance(t, str) and t for t in self.target_modules):
             raise ValueError(f"target_modules must be a non-empty list of names or a regex, got {self.target_modules}")
         else:

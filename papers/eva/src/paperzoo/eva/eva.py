@@ -182,6 +182,11 @@ def target_layers(model: nn.Module, target_modules: Sequence[str] | str) -> list
     return names
 
 
+def _in_features(module: nn.Module) -> int:
+    """The input width d_in of a target layer (``nn.Linear``, or transformers' ``Conv1D`` with weight d_in x d_out)."""
+    return module.in_features if isinstance(module, nn.Linear) else int(module.weight.shape[0])
+
+
 def _rank_of(name: str, r: int, rank_pattern: Mapping[str, int] | None) -> int:
     """r_l from a peft-style rank_pattern (a key matches a name equal to it or ending in ``.key``; regex keys too)."""
     for key, value in (rank_pattern or {}).items():
@@ -248,6 +253,14 @@ def compute_eva_state(
         check_positive_int(f"rank of {name}", rank)
     budget = sum(base_ranks.values())
     max_components = {name: round(config.rho * base_ranks[name]) for name in layers}
+    for name in layers:
+        width = _in_features(model.get_submodule(name))
+        if max_components[name] > width:
+            raise ValueError(
+                f"rank {base_ranks[name]} of layer {name!r} (x rho={config.rho:g}: {max_components[name]} components) "
+                f"exceeds its width: {width} input features give at most {width} components; lower r (or rank_pattern) "
+                f"or rho"
+            )
     device = next((p.device for p in model.parameters()), None)
     training = model.training
     model.eval()
