@@ -88,3 +88,13 @@ def test_validate_seed_record(change, message):
     del record["seed"]
     with pytest.raises(ValueError, match="seed"):
         validate_seed_record(record)
+
+
+def test_machine_info_names_what_can_change_the_numbers(monkeypatch):
+    from paperzoo.shared.records import ISA_FLAGS, machine_info
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    info = machine_info()
+    assert info["cpu"] and info["arch"] and info["cores"] >= 1
+    assert set(info["isa"]) <= set(ISA_FLAGS) and info["threads"]["OMP_NUM_THREADS"] == "3"
+    json.dumps(info)  # plain JSON

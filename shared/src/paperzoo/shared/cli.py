@@ -24,6 +24,7 @@ from paperzoo.shared.progress import set_quiet
 from paperzoo.shared.records import (
     SCHEMA_VERSION,
     git_info,
+    machine_info,
     package_versions,
     seed_record_path,
     summary_path,
@@ -134,6 +135,7 @@ def run_scale(benchmark: Benchmark, scale: str, seeds: list[int], out: Path, dev
             "wall_time_s": m.wall_time_s,
             "peak_memory_mib": m.peak_memory_mib,
             "packages": package_versions(),
+            "machine": machine_info(),
             "git": commit,
             "started_utc": started,
         }

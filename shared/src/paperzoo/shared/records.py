@@ -93,6 +93,41 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+# The instruction-set extensions that change which kernels numeric libraries pick (and so their rounding).
+ISA_FLAGS = ("sse4_2", "fma", "avx", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "asimd", "sve")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS")
+
+
+def machine_info() -> dict[str, Any]:
+    """What of the machine can change a run's numbers: CPU model, instruction-set extensions, cores, threads.
+
+    ``threads`` holds the thread-limit variables as set, and torch's intra-op thread count when torch is
+    imported. Linux's ``/proc/cpuinfo`` is read where it exists; elsewhere the model falls back to ``platform``.
+    """
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Model", "CPU part") and model in ("", platform.machine()):
+                    model = value.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    threads: dict[str, Any] = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}
+    if "torch" in sys.modules:
+        threads["torch_intra_op"] = sys.modules["torch"].get_num_threads()
+    return {
+        "cpu": model,
+        "isa": sorted(flags & set(ISA_FLAGS)),
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+    }
+
+
 def git_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The commit of the checkout holding ``path`` and whether it has uncommitted changes."""
 
