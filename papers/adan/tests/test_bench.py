@@ -29,8 +29,12 @@ from paperzoo.shared.torch.optim import state_bytes_per_param
         (lambda: DigitsConfig(epochs=1), "epochs"),
         (lambda: DigitsConfig(models=("resnet",)), "models"),
         (lambda: DigitsConfig(warmup_fraction=1.0), "warmup_fraction"),
-        (lambda: DigitsConfig(lr_grid=(("adan", (1e-3,)),)), "lr_grid"),
-        (lambda: DigitsConfig(lr_grid=(("adan", (1e-2, 1e-3)), ("adamw", (1e-3,)))), "increasing"),
+        (lambda: DigitsConfig(cnn_lr_grid=(("adan", (1e-3,)),)), "cnn_lr_grid"),
+        (lambda: DigitsConfig(vit_lr_grid=(("adan", (1e-2, 1e-3)), ("adamw", (1e-3,)))), "increasing"),
+        (lambda: DigitsConfig(vit_max_shift=-1), "vit_max_shift"),
+        (lambda: DigitsConfig(vit_label_smoothing=1.0), "vit_label_smoothing"),
+        (lambda: DigitsConfig(vit_warmup_share=0.5), "vit_warmup_share"),  # would fill the half-budget arm
+        (lambda: DigitsConfig(vit_warmup_share=-0.1), "vit_warmup_share"),
         (lambda: DigitsConfig(weight_decay=(("adan", -1.0), ("adamw", 0.0))), "weight_decay"),
         (lambda: ImageNetConfig(arms=(("lamb", 10, 1e-3, 0.0, 1),)), "optimizer"),
         (lambda: ImageNetConfig(arms=(("adan", 10, 1e-3, 0.0, 10),)), "warm-up"),
@@ -109,12 +113,11 @@ def test_adam_equivalence_figure_is_rounding_and_detects_a_difference():
 
 def _fake_metrics(config: DigitsConfig, value: float = 0.9) -> dict[str, float]:
     # Every run of every (model, arm, lr) records these four metrics.
-    grids = dict(config.lr_grid)
     return {
         f"{grid_key(model, opt, budget, lr)}/{name}": value
         for model in config.models
         for opt, budget in ARMS
-        for lr in grids[opt]
+        for lr in config.lr_grid(model)[opt]
         for name in ("val_accuracy", "val_loss", "test_accuracy", "train_loss")
     }
 
@@ -122,7 +125,7 @@ def _fake_metrics(config: DigitsConfig, value: float = 0.9) -> dict[str, float]:
 def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
     # After aggregation no claim lacks a metric.
     config = DigitsConfig()
-    grids = dict(config.lr_grid)
+    grids = config.lr_grid("vit")
     metrics = _fake_metrics(config)
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
     assert len(claims) == len(full_claims(config)) == 4 and all(c["verdict"] != "missing" for c in claims)
@@ -154,7 +157,7 @@ def test_plots_are_drawn_for_the_configs_models(tmp_path):
         f"{grid_key(model, opt, budget, lr)}/{metric}": [0.5, 0.6, 0.7]
         for model in config.models
         for opt, budget in ARMS
-        for lr in dict(config.lr_grid)[opt]
+        for lr in config.lr_grid(model)[opt]
         for metric in ("val_accuracy", "train_loss")
     }
     record = {"scale": "full", "config": to_jsonable(config), "metrics": _fake_metrics(config), "series": series}

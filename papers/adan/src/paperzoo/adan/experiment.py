@@ -19,7 +19,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from paperzoo.adan.optimizer import Adan
-from paperzoo.adan.training import ARMS, grid_key, make_model, make_optimizer, warmup_cosine
+from paperzoo.adan.training import (
+    ARMS,
+    grid_key,
+    make_model,
+    make_optimizer,
+    make_recipe_optimizer,
+    shift_augmentation,
+    warmup_cosine,
+)
 from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.progress import progress
@@ -116,25 +124,35 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 
 # ----------------------------------------------------------------------------------------------- full
 def run_full(config: DigitsConfig, seed: int) -> Result:
-    """The full scale: every model, arm and grid learning rate (``<model>_<opt>_<budget>@<lr>/<metric>``)."""
+    """The full scale: every model, arm and grid learning rate (``<model>_<opt>_<budget>@<lr>/<metric>``).
+
+    The ViT's runs follow Adan's ViT recipe for both optimizers (shifted batches, label smoothing, no decay on
+    1-D tensors, the recipe's warm-up); the CNN's the plain protocol (all tensors decayed, no augmentation).
+    """
     configure(threads=config.threads)
     data = as_tensors(load_digits_split(), config.device)
-    wd, grids = dict(config.weight_decay), dict(config.lr_grid)
-    epochs = {"half": config.epochs // 2, "full": config.epochs}
+    wd = dict(config.weight_decay)
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
-    runs = [(m, o, b, lr) for m in config.models for o, b in ARMS for lr in grids[o]]
+    runs = [(m, o, b, lr) for m in config.models for o, b in ARMS for lr in config.lr_grid(m)[o]]
     for model_name, opt, budget, lr in progress(runs, desc=f"digits, seed {seed}"):
         torch.manual_seed(seed)  # the same initial weights for every optimizer, budget and learning rate
         model = make_model(model_name).to(config.device)
+        vit = model_name == "vit"
+        if vit:
+            factory = lambda _, o=opt, r=lr, m=model: make_recipe_optimizer(o, m, r, wd[o], config.implementation)  # noqa: E731
+        else:
+            factory = lambda ps, o=opt, r=lr: make_optimizer(o, ps, r, wd[o], config.implementation)  # noqa: E731
         history = train_classifier(
             model,
-            lambda ps, o=opt, r=lr: make_optimizer(o, ps, r, wd[o], config.implementation),
+            factory,
             data,
-            epochs[budget],
+            config.budget_epochs(budget),
             config.batch_size,
             seed,
-            make_scheduler=warmup_cosine(config.warmup_fraction),
+            make_scheduler=warmup_cosine(config.warmup_fraction_of(model_name, budget)),
+            label_smoothing=config.vit_label_smoothing if vit else 0.0,
+            augment=shift_augmentation(config.vit_max_shift) if vit else None,
         )
         arm = grid_key(model_name, opt, budget, lr)
         metrics |= {
@@ -175,7 +193,7 @@ def run_paper(config: ImageNetConfig, seed: int) -> Result:
             config.mlp_ratio,
             data.n_classes,
         ).to(config.device)
-        optimizer = make_optimizer(opt, list(model.parameters()), lr, wd, config.implementation)
+        optimizer = make_recipe_optimizer(opt, model, lr, wd, config.implementation)  # no decay on 1-D tensors
         schedule = warmup_cosine(warmup / epochs)(optimizer, epochs * len(data.train))
         accs = train_on_gpu(model, optimizer, schedule, data, epochs, config.device, desc=opt, label_smoothing=0.1)
         metrics[f"{opt}/test_accuracy"] = accs[-1]

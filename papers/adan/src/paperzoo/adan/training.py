@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -10,7 +11,8 @@ from torch import nn
 
 from paperzoo.adan.optimizer import Adan
 from paperzoo.shared import lr_grid
-from paperzoo.shared.testbeds.classify import SmallCNN, TinyViT
+from paperzoo.shared.testbeds.classify import SmallCNN, TinyViT, random_shift
+from paperzoo.shared.torch import weight_decay_groups
 from paperzoo.shared.validate import check_one_of
 
 OPTIMIZERS = ("adan", "adamw")
@@ -20,9 +22,17 @@ ARMS = (("adan", "half"), ("adan", "full"), ("adamw", "full"))
 
 
 def make_optimizer(
-    name: str, params: list[nn.Parameter], lr: float, weight_decay: float, implementation: str = "compiled"
+    name: str,
+    params: list[nn.Parameter] | list[dict[str, Any]],
+    lr: float,
+    weight_decay: float,
+    implementation: str = "compiled",
 ) -> torch.optim.Optimizer:
-    """Adan (official defaults: betas (0.98, 0.92, 0.99), eps 1e-8, proximal decay) or torch's AdamW."""
+    """Adan (official defaults: betas (0.98, 0.92, 0.99), eps 1e-8, proximal decay) or torch's AdamW.
+
+    ``params`` is a list of tensors or of parameter groups; a group's own ``weight_decay`` overrides
+    ``weight_decay`` (e.g. :func:`paperzoo.shared.torch.weight_decay_groups`).
+    """
     if name == "adan":
         return Adan(params, lr=lr, weight_decay=weight_decay, implementation=implementation)
     if name == "adamw":
@@ -44,6 +54,21 @@ def warmup_cosine(warmup_fraction: float) -> Any:
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     return make
+
+
+def make_recipe_optimizer(
+    name: str, model: nn.Module, lr: float, weight_decay: float, implementation: str = "compiled"
+) -> torch.optim.Optimizer:
+    """:func:`make_optimizer` over ``model``'s two decay groups: tensors with ndim >= 2 decayed, the rest (biases,
+    LayerNorm gains) not, as Adan's ViT recipe (timm, ``bias_decay: false``) does for every optimizer."""
+    return make_optimizer(name, weight_decay_groups(model, weight_decay), lr, weight_decay, implementation)
+
+
+def shift_augmentation(max_shift: int) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+    """``augment(x, generator)`` for ``train_classifier``: random shifts of up to ``max_shift`` pixels (None at 0)."""
+    if max_shift == 0:
+        return None
+    return lambda x, generator: random_shift(x, max_shift, generator)
 
 
 def make_model(name: str) -> nn.Module:

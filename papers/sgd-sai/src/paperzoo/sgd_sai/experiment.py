@@ -23,7 +23,13 @@ from paperzoo.sgd_sai.language import ALPHABET
 from paperzoo.sgd_sai.lm import LMData, evaluate_lm, lm_data, train_lm
 from paperzoo.sgd_sai.models import CharTransformer
 from paperzoo.sgd_sai.optimizer import SGDSaI
-from paperzoo.sgd_sai.training import OPTIMIZERS, make_optimizer, step_decay, warmup_cosine
+from paperzoo.sgd_sai.training import (
+    OPTIMIZERS,
+    make_optimizer,
+    make_transformer_optimizer,
+    step_decay,
+    warmup_cosine,
+)
 from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.progress import progress
@@ -131,7 +137,7 @@ def run_vit(config: TransformerConfig, seed: int, lr: float, opt: str) -> tuple[
     torch.manual_seed(seed)  # the same initial weights for every optimizer and learning rate
     model = TinyViT().to(config.device)  # 8×8 digits, 2×2 patches → 16 tokens + class token, dim 64, 2 blocks
     wd = dict(config.vit_weight_decay)[opt]
-    optimizer = make_optimizer(opt, list(model.parameters()), lr, wd, config.implementation)
+    optimizer = make_transformer_optimizer(opt, model, lr, wd, config.implementation)  # no decay on 1-D tensors
     schedule = warmup_cosine(config.warmup_fraction)
     history = train_classifier(
         model, lambda _: optimizer, data, config.vit_epochs, config.vit_batch_size, seed, make_scheduler=schedule
@@ -155,7 +161,7 @@ def run_lm(
     torch.manual_seed(seed)
     model = CharTransformer(len(ALPHABET), config.lm_context, config.lm_dim, config.lm_depth).to(config.device)
     wd = dict(config.lm_weight_decay)[opt]
-    optimizer = make_optimizer(opt, list(model.parameters()), lr, wd, config.implementation)
+    optimizer = make_transformer_optimizer(opt, model, lr, wd, config.implementation)  # no decay on 1-D tensors
     history = train_lm(
         model,
         lambda _: optimizer,

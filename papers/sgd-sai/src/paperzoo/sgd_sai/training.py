@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from paperzoo.sgd_sai.optimizer import SGDSaI
+from paperzoo.shared.torch import weight_decay_groups
 from paperzoo.shared.validate import check_positive_int, check_range
 
 OPTIMIZERS = ("sgd_sai", "adamw", "sgdm")
@@ -35,11 +36,17 @@ def check_lr_grid(table: tuple[tuple[str, tuple[float, ...]], ...]) -> None:
 
 
 def make_optimizer(
-    name: str, params: list[nn.Parameter], lr: float, weight_decay: float, implementation: str = "compiled"
+    name: str,
+    params: list[nn.Parameter] | list[dict[str, Any]],
+    lr: float,
+    weight_decay: float,
+    implementation: str = "compiled",
 ) -> torch.optim.Optimizer:
     """SGD-SaI (official defaults: momentum 0.9, eps 1e-8), torch's AdamW, or torch's SGD with momentum 0.9.
 
     AdamW and SGD-SaI decay decoupled (θ·(1 − lr·λ)); ``torch.optim.SGD`` adds λ·θ to the gradient (L2).
+    ``params`` is a list of tensors or of parameter groups; a group's own ``weight_decay`` overrides
+    ``weight_decay``.
     """
     if name == "sgd_sai":
         return SGDSaI(params, lr=lr, weight_decay=weight_decay, implementation=implementation)
@@ -48,6 +55,15 @@ def make_optimizer(
     if name == "sgdm":
         return torch.optim.SGD(params, lr=lr, momentum=SGDM_MOMENTUM, weight_decay=weight_decay)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+
+
+def make_transformer_optimizer(
+    name: str, model: nn.Module, lr: float, weight_decay: float, implementation: str = "compiled"
+) -> torch.optim.Optimizer:
+    """:func:`make_optimizer` over ``model``'s two decay groups (:func:`paperzoo.shared.torch.weight_decay_groups`):
+    tensors with ndim >= 2 decayed, biases and LayerNorm gains not, as nanoGPT, the official GPT-2 script and
+    timm do for every optimizer."""
+    return make_optimizer(name, weight_decay_groups(model, weight_decay), lr, weight_decay, implementation)
 
 
 def warmup_cosine(warmup_fraction: float) -> MakeScheduler:
