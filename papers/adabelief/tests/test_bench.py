@@ -8,8 +8,13 @@ import math
 import pytest
 import torch
 
-from paperzoo.adabelief.bench import BENCHMARK, CifarConfig, DigitsConfig, SmokeConfig, full_claims
-from paperzoo.adabelief.experiment import belief_ordering, make_optimizer, select_learning_rates
+from paperzoo.adabelief.bench import BENCHMARK, CifarConfig, DigitsConfig, SmokeConfig, full_claims, total_steps
+from paperzoo.adabelief.experiment import (
+    belief_ordering,
+    fastest_learning_rates,
+    make_optimizer,
+    select_learning_rates,
+)
 from paperzoo.adabelief.optimizer import AdaBelief
 from paperzoo.adabelief.toys import beale, rosenbrock, trajectory
 from paperzoo.shared.lr_grid import grid_key
@@ -52,35 +57,117 @@ def test_make_optimizer_weight_decay_conventions():
         make_optimizer("lamb", p, 1e-3, 0.0)
 
 
-def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
-    # Every grid run records these four metrics and Beale its two: after aggregation no claim lacks a metric.
-    config = DigitsConfig()
+def _grid_metrics(config: DigitsConfig, steps: dict[str, dict[float, float]] | None = None) -> dict[str, float]:
+    # Every grid run records these four metrics and Beale its two; steps[opt][lr] overrides steps to target.
+    steps = steps or {}
     metrics = {
         f"{grid_key(opt, lr)}/{name}": 0.9
         for opt, lrs in config.lr_grid
         for lr in lrs
-        for name in ("val_accuracy", "val_loss", "test_accuracy", "epochs_to_target")
+        for name in ("val_accuracy", "val_loss", "test_accuracy")
+    }
+    metrics |= {
+        f"{grid_key(opt, lr)}/steps_to_target": steps.get(opt, {}).get(lr, 100.0)
+        for opt, lrs in config.lr_grid
+        for lr in lrs
     }
     metrics |= {f"{opt}/{name}": 1.0 for opt in ("adabelief", "adam") for name in ("beale_steps", "beale_lr")}
+    return metrics
+
+
+def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
+    config = DigitsConfig()
+    metrics = _grid_metrics(config)
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
     assert len(claims) == len(full_claims(config)) and all(c["verdict"] != "missing" for c in claims)
     chosen = select_learning_rates([metrics])[0]
     assert all(chosen[f"{opt}/lr"] == lrs[0] for opt, lrs in config.lr_grid)  # all tied: the smallest
+    assert all(chosen[f"{opt}/speed_lr"] == lrs[0] for opt, lrs in config.lr_grid)
+
+
+def test_protocol_adabelief_decay_at_adamw_scale_and_default_lr_in_grid():
+    config = DigitsConfig()
+    wd = dict(config.weight_decay)
+    assert wd["adabelief"] == wd["adamw"] == 1e-2
+    grids = dict(config.lr_grid)
+    assert 1e-3 in grids["adabelief"] and 1e-3 in grids["adam"] and 0.1 in grids["sgd"]
+    assert len({len(v) for v in grids.values()}) == 1  # the same grid size for every optimizer
+    p = [torch.nn.Parameter(torch.ones(3))]
+    group = make_optimizer("adabelief", p, 1e-3, wd["adabelief"]).param_groups[0]
+    assert group["weight_decay"] == 1e-2 and group["weight_decouple"] and not group["fixed_decay"]
+
+
+def test_speed_lr_is_each_optimizers_own_fastest():
+    # Per seed and lr: AdaBelief is fastest at 1e-2, Adam at 3e-3, although every accuracy ties (so the
+    # accuracy choice is each grid's smallest lr); the speed claim reads the fastest runs.
+    config = DigitsConfig()
+    seeds = [
+        _grid_metrics(config, {"adabelief": {3e-3: 80.0, 1e-2: 40.0, 3e-2: 44.0}, "adam": {1e-3: 90.0, 3e-3: 48.0}}),
+        _grid_metrics(config, {"adabelief": {3e-3: 84.0, 1e-2: 44.0, 3e-2: 48.0}, "adam": {1e-3: 90.0, 3e-3: 52.0}}),
+    ]
+    chosen = select_learning_rates(seeds)
+    for m, own in zip(chosen, (40.0, 44.0), strict=True):
+        assert (m["adabelief/speed_lr"], m["adam/speed_lr"]) == (1e-2, 3e-3)
+        assert m["adabelief/steps_to_target"] == own and m["adabelief/speed_lr_at_edge"] == 0.0
+        assert m["adabelief/lr"] == 1e-3 and m["adabelief/lr_at_edge"] == 1.0  # accuracy: all tied
+    assert [m["adam/steps_to_target"] for m in chosen] == [48.0, 52.0]
+    # A tie of mean steps (1e-2 and 3e-2 both 42 on average) goes to the lower lr.
+    tied = [
+        _grid_metrics(config, {"adabelief": {1e-2: 40.0, 3e-2: 44.0}}),
+        _grid_metrics(config, {"adabelief": {1e-2: 44.0, 3e-2: 40.0}}),
+    ]
+    assert {m["adabelief/speed_lr"] for m in fastest_learning_rates(tied)} == {1e-2}
+    # The fastest lr at the grid's edge is flagged.
+    edge = fastest_learning_rates([_grid_metrics(config, {"adam": {3e-2: 20.0}})])[0]
+    assert edge["adam/speed_lr"] == 3e-2 and edge["adam/speed_lr_at_edge"] == 1.0
+
+
+def _speed_verdict(config: DigitsConfig, adabelief: list[float], adam: list[float], edge: float = 0.0) -> dict:
+    claim = next(c for c in full_claims(config) if c.text.startswith("AdaBelief trains as fast as Adam"))
+    per_seed = [
+        {
+            "adabelief/steps_to_target": a,
+            "adam/steps_to_target": b,
+            "adabelief/speed_lr_at_edge": edge,
+            "adam/speed_lr_at_edge": 0.0,
+        }
+        for a, b in zip(adabelief, adam, strict=True)
+    ]
+    return claim.evaluate(per_seed, BENCHMARK.resolution_of)
+
+
+def test_speed_claim_in_steps_with_the_eval_every_resolution_and_guards():
+    config = DigitsConfig()
+    budget = total_steps(config)
+    assert budget == config.epochs * 36  # 1149 training images, batch 32
+    assert BENCHMARK.resolution_of("adabelief/steps_to_target") == config.eval_every
+    # AdaBelief faster in every seed, by more than one evaluation interval: reproduced.
+    assert _speed_verdict(config, [40, 44, 40], [60, 64, 56])["verdict"] == "reproduced"
+    # Slower by many intervals in every seed: not reproduced.
+    assert _speed_verdict(config, [80, 84, 88], [40, 44, 40])["verdict"] == "not reproduced"
+    # Slower on average by less than one evaluation interval: below the resolution, inconclusive.
+    result = _speed_verdict(config, [44, 44, 44], [40, 44, 40])
+    assert result["verdict"] == "inconclusive" and "resolution" in result["detail"]
+    # The resolution follows the config's eval_every: with 1-step evaluations a 4-step gap in every seed counts.
+    fine = dataclasses.replace(config, eval_every=1)
+    assert _speed_verdict(fine, [44, 45, 46], [40, 41, 42])["verdict"] == "not reproduced"
+    coarse = dataclasses.replace(config, eval_every=8)
+    assert "resolution" in _speed_verdict(coarse, [48, 52, 56], [44, 48, 50])["detail"]
+    # Guards: a target never reached (budget + 1) or a fastest lr at its grid's edge decides nothing.
+    assert _speed_verdict(config, [budget + 1] * 3, [40, 44, 40])["verdict"] == "inconclusive"
+    assert _speed_verdict(config, [40, 44, 40], [60, 64, 56], edge=1.0)["verdict"] == "inconclusive"
 
 
 def test_full_claims_guard_on_the_budget_of_the_config_that_ran():
-    # AdaBelief reaches the target in epoch 10, Adam in 12: a claim about speed under a 30-epoch budget,
-    # none under an 11-epoch budget, within which Adam never got there.
+    # AdaBelief reaches the target at step 360, Adam at 432 (epoch 12): a claim about speed under a
+    # 30-epoch budget, none under an 11-epoch budget (396 steps), within which Adam never got there.
     config = DigitsConfig()
-    epochs = {"adabelief": 10.0, "adam": 12.0, "adamw": 12.0, "sgd": 12.0}
-    metrics = {
-        f"{grid_key(opt, lr)}/{name}": epochs[opt] if name == "epochs_to_target" else 0.9
-        for opt, lrs in config.lr_grid
-        for lr in lrs
-        for name in ("val_accuracy", "val_loss", "test_accuracy", "epochs_to_target")
-    }
-    metrics |= {f"{opt}/{name}": 1.0 for opt in ("adabelief", "adam") for name in ("beale_steps", "beale_lr")}
-    speed = "AdaBelief trains as fast as Adam (epochs to 95% validation accuracy)"
+    steps = {opt: dict.fromkeys(lrs, 432.0) for opt, lrs in config.lr_grid}
+    steps["adabelief"] = dict.fromkeys(dict(config.lr_grid)["adabelief"], 360.0)
+    for opt, lrs in config.lr_grid:  # each optimizer fastest at an interior point of its grid
+        steps[opt][lrs[2]] -= 4.0
+    metrics = _grid_metrics(config, steps)
+    speed = next(c.text for c in full_claims(config) if c.text.startswith("AdaBelief trains as fast"))
 
     def verdict(cfg: DigitsConfig) -> str:
         claims = BENCHMARK.summarize("full", [metrics], cfg)["claims"]

@@ -6,16 +6,19 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from paperzoo.adamp import experiment
 from paperzoo.adamp.bench import BENCHMARK, DigitsConfig, ImageNetConfig, SmokeConfig, ToyConfig, full_claims
-from paperzoo.adamp.experiment import _radial_cosines, exact_fraction, run_toy, select_learning_rates
+from paperzoo.adamp.experiment import _radial_cosines, exact_fraction, run_toy, select_learning_rates, split_for_seed
 from paperzoo.adamp.models import BNCNN, StepMonitor, cosine_toy_loss, per_epoch_means
 from paperzoo.adamp.optimizer import SGDP, AdamP
 from paperzoo.adamp.plots import plot_full
 from paperzoo.adamp.training import OPTIMIZERS, make_optimizer
+from paperzoo.shared.data import digits_split_sizes, load_digits_split
 from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.records import to_jsonable
 
@@ -151,7 +154,7 @@ def test_full_claims_read_what_the_runs_and_the_lr_selection_record():
     claims = BENCHMARK.summarize("full", [metrics, metrics])["claims"]
     assert len(claims) == len(full_claims(config)) and all(c["verdict"] != "missing" for c in claims)
     # An edge choice makes the accuracy claim inconclusive.
-    edge = _fake_metrics(config, {**best, "adamp": 3e-2})
+    edge = _fake_metrics(config, {**best, "adamp": 1e-1})
     verdicts = {c["claim"]: c["verdict"] for c in BENCHMARK.summarize("full", [edge])["claims"]}
     assert verdicts["ADAMP's test accuracy >= ADAMW's (each at its chosen lr)"] == "inconclusive"
 
@@ -239,3 +242,45 @@ def test_accuracy_claim_follows_the_interval_rule():
     # A projection that never fired says nothing about AdamP: inconclusive even with a clear gain.
     result = _accuracy_verdict([2, 3, 3], projected_fraction=0.0)
     assert result["verdict"] == "inconclusive" and "mechanism" in result["detail"]
+
+
+def test_the_digits_split_is_resampled_per_seed_and_stratified():
+    sizes = digits_split_sizes()
+    splits = {seed: split_for_seed(seed) for seed in (0, 1, 2)}
+    for split in splits.values():
+        assert (len(split.y_train), len(split.y_val), len(split.y_test)) == sizes
+        # Stratified: every class holds its share of the test set (36 images per class, ±1).
+        counts = np.bincount(split.y_test, minlength=10)
+        assert counts.sum() == sizes[2] and counts.max() - counts.min() <= 2
+    # Seed 0's split is the committed fixed split (load_digits_split's default), so the smoke scale is unchanged.
+    np.testing.assert_array_equal(splits[0].x_test, load_digits_split().x_test)
+    test_sets = {seed: {s.tobytes() for s in split.x_test} for seed, split in splits.items()}
+    for a, b in itertools.combinations(test_sets, 2):
+        assert len(test_sets[a] & test_sets[b]) < 0.5 * sizes[2]  # different test images, not a reshuffle
+    # The same seed gives the same split (every arm of a seed shares it).
+    np.testing.assert_array_equal(split_for_seed(1).x_test, splits[1].x_test)
+
+
+def test_run_full_trains_every_arm_on_its_seeds_split(monkeypatch):
+    seen = []
+
+    def spy(seed):
+        seen.append(seed)
+        return split_for_seed(seed)
+
+    monkeypatch.setattr(experiment, "split_for_seed", spy)
+    tiny = DigitsConfig(
+        epochs=1,
+        widths=(4,),
+        lr_grid=_grid({"sgd": (0.1,), "sgdp": (0.1,), "adamw": (1e-3,), "adamp": (1e-3,)}),
+        implementation="foreach",
+    )
+    metrics = experiment.run_full(tiny, 3).metrics
+    assert seen == [3]
+    assert all(0.0 <= metrics[f"{grid_key(o, lr)}/test_accuracy"] <= 1.0 for o, (lr,) in tiny.lr_grid)
+
+
+def test_full_scale_has_five_paired_seeds():
+    assert BENCHMARK.seeds["full"] == (0, 1, 2, 3, 4)
+    for claim in full_claims(DigitsConfig())[:4]:
+        assert claim.statement.paired

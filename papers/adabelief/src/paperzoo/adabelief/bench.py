@@ -3,8 +3,9 @@
 - smoke (seconds): 200 steps on a convex quadratic and on a digits MLP, and the "belief" ordering of
   step sizes on hand-built 1-D gradient sequences.
 - full (minutes, 2 CPU cores): the paper's CNN comparison at digits scale — a small conv net trained
-  30 epochs with AdaBelief, Adam, AdamW and SGD-momentum, each over a 4-point learning-rate grid chosen
-  by mean validation accuracy over 3 seeds — and the Beale trajectory toy.
+  30 epochs with AdaBelief, Adam, AdamW and SGD-momentum, each over a 5-point learning-rate grid; for
+  accuracy each optimizer's lr is chosen by mean validation accuracy over 3 seeds, for speed (optimizer
+  steps to the validation target) by the fewest mean steps — and the Beale trajectory toy.
 - paper: the paper's CIFAR-10 ResNet-34 setting (200 epochs, lr decay x0.1 at 150), for a GPU.
 """
 
@@ -62,29 +63,36 @@ class DigitsConfig:
     epochs: int = 30
     batch_size: int = 32
     width: int = 32
-    # Weight decay per optimizer. The paper's CIFAR script: 5e-4 for all but AdamW (1e-2, decoupled).
-    weight_decay: tuple[tuple[str, float], ...] = (("adabelief", 5e-4), ("adam", 5e-4), ("adamw", 1e-2), ("sgd", 5e-4))
-    # 4 half-decade learning rates per optimizer, placed so that the best is inside the grid (the brief's
-    # rule). A first run with 3e-4..1e-2 for the adaptive three chose its top edge for all of them; with
-    # 1e-3..3e-2, AdaBelief still chose its top edge (its denominator is smaller than Adam's, so its
-    # best lr is larger), so its grid moved up once more.
+    # Weight decay per optimizer. The paper's CIFAR script: 5e-4 (L2) for Adam and SGD, 1e-2 decoupled for
+    # AdamW. AdaBelief's decay is decoupled (the package default) and at AdamW's scale, as the official
+    # docstring advises for decoupled decay (issue 21; it was 5e-4, the L2 value, before).
+    weight_decay: tuple[tuple[str, float], ...] = (("adabelief", 1e-2), ("adam", 5e-4), ("adamw", 1e-2), ("sgd", 5e-4))
+    # 5 half-decade learning rates per optimizer (the same size for all), each containing the optimizer's
+    # default (AdaBelief, Adam, AdamW 1e-3; SGD 0.1) and placed so that the chosen point, by validation
+    # accuracy and by speed, is inside the grid (the README gives the history).
     lr_grid: Grid = (
-        ("adabelief", (3e-3, 1e-2, 3e-2, 1e-1)),
-        ("adam", (1e-3, 3e-3, 1e-2, 3e-2)),
-        ("adamw", (1e-3, 3e-3, 1e-2, 3e-2)),
-        ("sgd", (1e-2, 3e-2, 1e-1, 3e-1)),
+        ("adabelief", (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)),
+        ("adam", (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
+        ("adamw", (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
+        ("sgd", (1e-2, 3e-2, 1e-1, 3e-1, 1.0)),
     )
     accuracy_target: float = 0.95
+    # The validation accuracy is measured every this many optimizer steps (36 steps make an epoch): the
+    # resolution of "steps to the target".
+    eval_every: int = 4
     beale_start: tuple[float, float] = (1.0, 1.5)
     beale_lrs: tuple[float, ...] = (3e-2, 1e-1, 3e-1, 1.0)
     beale_steps: int = 3000
     beale_tolerance: float = 1e-2
     implementation: str = "compiled"
+    # One intra-op thread: the CNN is too small to gain from two, and on a shared 2-core machine a descheduled
+    # second OpenMP thread stalls every op (a one-seed pilot took over 4x longer with two).
+    threads: int = 1
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_one_of("implementation", self.implementation, IMPLEMENTATIONS)
-        for name in ("epochs", "batch_size", "width", "beale_steps"):
+        for name in ("epochs", "batch_size", "width", "eval_every", "threads", "beale_steps"):
             check_positive_int(name, getattr(self, name))
         _check_grid("lr_grid", self.lr_grid)
         if tuple(k for k, _ in self.weight_decay) != OPTIMIZERS:
@@ -150,12 +158,20 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
     )
 
 
+def total_steps(config: DigitsConfig) -> int:
+    """The optimizer steps of one digits run: epochs × batches per epoch (the last batch may be short)."""
+    return config.epochs * -(-digits_split_sizes()[0] // config.batch_size)
+
+
 def full_claims(config: DigitsConfig) -> tuple[Claim, ...]:
     """The paper's claims at digits scale, on per-seed values paired by seed (shared initial weights and batches).
 
-    Accuracies resolve to one test image (``MetricSpec`` below); epochs to one epoch. The speed guards'
-    budget is the config's epochs; the Beale guard its step budget.
+    Accuracies resolve to one test image (``MetricSpec`` below), steps to the target to ``eval_every``
+    steps. The accuracy claims compare each optimizer at its lr chosen by validation accuracy; the speed
+    claim at its lr with the fewest mean steps to the target (``<opt>/speed_lr``), which must reach the
+    target within the run's steps and lie inside its grid. The Beale guard is its step budget.
     """
+    budget = total_steps(config)
     return (
         Claim(
             "AdaBelief's test accuracy >= Adam's (CNN)",
@@ -173,11 +189,15 @@ def full_claims(config: DigitsConfig) -> tuple[Claim, ...]:
             guards=tuned_arm_guards("adabelief", "sgd", min_test_accuracy=0.5),
         ),
         Claim(
-            "AdaBelief trains as fast as Adam (epochs to 95% validation accuracy)",
-            NoWorse("adabelief/epochs_to_target", "adam/epochs_to_target", better="lower"),
-            guards=(
-                Compare("adabelief/epochs_to_target", "<=", config.epochs),
-                Compare("adam/epochs_to_target", "<=", config.epochs),
+            "AdaBelief trains as fast as Adam (optimizer steps to 95% validation accuracy, each at its fastest lr)",
+            NoWorse("adabelief/steps_to_target", "adam/steps_to_target", better="lower", resolution=config.eval_every),
+            guards=tuple(
+                guard
+                for opt in ("adabelief", "adam")
+                for guard in (
+                    Compare(f"{opt}/steps_to_target", "<=", budget),
+                    Compare(f"{opt}/speed_lr_at_edge", "<", 0.5),
+                )
             ),
         ),
         Claim(
@@ -201,7 +221,9 @@ BENCHMARK = Benchmark(
         MetricSpec("*loss_ratio", better="lower", tolerance=0.5, relative=True),
         MetricSpec("adabelief/constant_step_over_adam", better="higher", tolerance=0.05, relative=True),
         MetricSpec("*alternating_over_constant_step", better="lower", tolerance=0.05, relative=True),
-        MetricSpec("*/epochs_to_target", better="lower", tolerance=3, resolution=1.0),
+        MetricSpec(
+            "*/steps_to_target", better="lower", tolerance=0.5, relative=True, resolution=DigitsConfig().eval_every
+        ),
         MetricSpec("*/beale_steps", better="lower", tolerance=0.1, relative=True),
     ),
     aggregate={"full": experiment.select_learning_rates},

@@ -168,7 +168,7 @@ def beale_race(
 
 
 def run_digits(config: DigitsConfig, seed: int) -> Result:
-    configure(threads=None)
+    configure(threads=config.threads)
     data = as_tensors(load_digits_split(), config.device)
     wd = dict(config.weight_decay)
     metrics: dict[str, float] = {}
@@ -184,15 +184,20 @@ def run_digits(config: DigitsConfig, seed: int) -> Result:
             config.epochs,
             config.batch_size,
             seed,
+            eval_every=config.eval_every,
         )
         arm = grid_key(opt, lr)
         metrics |= {
             f"{arm}/val_accuracy": history.val_accuracy[-1],
             f"{arm}/val_loss": history.val_loss[-1],
             f"{arm}/test_accuracy": history.test_accuracy[-1],
-            f"{arm}/epochs_to_target": float(history.epochs_to(config.accuracy_target)),
+            f"{arm}/steps_to_target": float(history.steps_to(config.accuracy_target)),
         }
-        series |= {f"{arm}/val_accuracy": history.val_accuracy, f"{arm}/train_loss": history.train_loss}
+        series |= {
+            f"{arm}/val_accuracy": history.val_accuracy,
+            f"{arm}/train_loss": history.train_loss,
+            f"{arm}/step_val_accuracy": history.step_val_accuracy,
+        }
     for opt in ("adabelief", "adam"):
         lr, steps, path = beale_race(
             opt, config.beale_start, config.beale_lrs, config.beale_steps, config.beale_tolerance
@@ -202,13 +207,36 @@ def run_digits(config: DigitsConfig, seed: int) -> Result:
     return Result(metrics, series)
 
 
-def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Per optimizer, the learning rate with the best mean validation accuracy over all seeds.
+def fastest_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Per optimizer, the learning rate with the fewest mean optimizer steps to the validation target.
 
-    :func:`paperzoo.shared.lr_grid.select_learning_rates`: adds ``<opt>/lr``, ``<opt>/lr_at_edge`` and the
-    chosen run's ``<opt>/val_accuracy``, ``<opt>/test_accuracy`` and ``<opt>/epochs_to_target``.
+    The speed claim compares each optimizer at its own best rate for reaching the target, not at the rate
+    chosen for final accuracy. Ties (within :data:`paperzoo.shared.lr_grid.TIE_TOLERANCE`) go to the
+    smaller learning rate. Each seed's metrics (copied) gain ``<opt>/speed_lr``, ``<opt>/speed_lr_at_edge``
+    (1 if the choice is the grid's smallest or largest point) and the chosen run's ``<opt>/steps_to_target``.
     """
-    return lr_grid.select_learning_rates(per_seed, ("val_accuracy", "test_accuracy", "epochs_to_target"))
+    out = [dict(m) for m in per_seed]
+    for opt in OPTIMIZERS:
+        lrs = sorted({float(k.split("@")[1].split("/")[0]) for k in per_seed[0] if k.startswith(f"{opt}@")})
+        if not lrs:
+            continue
+        mean_steps = [float(np.mean([m[f"{grid_key(opt, lr)}/steps_to_target"] for m in per_seed])) for lr in lrs]
+        best = next(i for i, v in enumerate(mean_steps) if v <= min(mean_steps) + lr_grid.TIE_TOLERANCE)
+        for m in out:
+            m[f"{opt}/speed_lr"] = lrs[best]
+            m[f"{opt}/speed_lr_at_edge"] = float(best in (0, len(lrs) - 1))
+            m[f"{opt}/steps_to_target"] = m[f"{grid_key(opt, lrs[best])}/steps_to_target"]
+    return out
+
+
+def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
+    """Per optimizer, the learning rate for accuracy and the one for speed, over all seeds.
+
+    Accuracy: :func:`paperzoo.shared.lr_grid.select_learning_rates` (best mean validation accuracy) adds
+    ``<opt>/lr``, ``<opt>/lr_at_edge`` and the chosen run's ``<opt>/val_accuracy`` and ``<opt>/test_accuracy``.
+    Speed: :func:`fastest_learning_rates`.
+    """
+    return fastest_learning_rates(lr_grid.select_learning_rates(per_seed, ("val_accuracy", "test_accuracy")))
 
 
 def run_cifar(config: CifarConfig, seed: int) -> Result:  # pragma: no cover - needs a GPU and CIFAR

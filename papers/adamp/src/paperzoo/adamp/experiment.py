@@ -2,7 +2,8 @@
 
 - :func:`run_smoke`: 200 float64 steps of a narrow BatchNorm CNN without weight decay, AdamP vs Adam and
   SGDP vs SGD-Nesterov at the same learning rate; the δ = 0 equivalences; the 2-D toy.
-- :func:`run_full`: the BatchNorm CNN on digits, every optimizer at every point of its learning-rate grid;
+- :func:`run_full`: the BatchNorm CNN on digits (a stratified split resampled per seed), every optimizer at
+  every point of its learning-rate grid;
   :func:`select_learning_rates` (the full scale's aggregate step) picks each optimizer's lr over the seeds.
 - :func:`run_paper`: ResNet-50 on ImageNet, each optimizer from the same initialisation (GPUs).
 """
@@ -23,7 +24,7 @@ from paperzoo.adamp.models import BNCNN, StepMonitor, per_epoch_means, toy_traje
 from paperzoo.adamp.optimizer import SGDP, AdamP, scale_invariant_view
 from paperzoo.adamp.training import cosine_schedule, make_optimizer
 from paperzoo.shared import Result, lr_grid
-from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.data import Split, load_digits_split
 from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.progress import progress
 from paperzoo.shared.testbeds.classify import as_tensors, imagenet_loaders, train_classifier, train_on_gpu
@@ -149,7 +150,7 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
     """The smoke scale: each optimizer's :func:`smoke_training` figures on the same batches, the δ = 0
     equivalence gaps and the toy."""
     configure(threads=1)
-    split = load_digits_split()
+    split = split_for_seed(seed)
     data = {k: v.double() if k.startswith("x") else v for k, v in as_tensors(split, config.device).items()}
     data["x_train"], data["y_train"] = data["x_train"][: config.train_images], data["y_train"][: config.train_images]
     gen = torch.Generator().manual_seed(seed)
@@ -177,10 +178,20 @@ def exact_fraction(accuracy: float, n: int) -> float:
     return round(accuracy * n) / n
 
 
+def split_for_seed(seed: int) -> Split:
+    """The digits split of run ``seed``: stratified train/validation/test, resampled per seed (split seed = ``seed``).
+
+    Every arm of a seed shares it (the comparisons stay paired); across seeds the test set changes, so the
+    seeds' spread includes the sampling of the 360 test images, which a fixed split hides.
+    """
+    return load_digits_split(split_seed=seed)
+
+
 def run_full(config: DigitsConfig, seed: int) -> Result:
-    """The full scale: every optimizer at every grid learning rate (``<opt>@<lr>/<metric>``), and the toy."""
+    """The full scale on seed ``seed``'s split (:func:`split_for_seed`): every optimizer at every grid learning
+    rate (``<opt>@<lr>/<metric>``), and the toy."""
     configure(threads=config.threads)
-    data = as_tensors(load_digits_split(), config.device)
+    data = as_tensors(split_for_seed(seed), config.device)
     wd = dict(config.weight_decay)
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
