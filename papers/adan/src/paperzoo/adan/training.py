@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,7 @@ from torch import nn
 from paperzoo.adan.optimizer import Adan
 from paperzoo.shared import lr_grid
 from paperzoo.shared.testbeds.classify import SmallCNN, TinyViT, random_shift
-from paperzoo.shared.torch import weight_decay_groups
+from paperzoo.shared.torch import warmup_cosine_schedule, weight_decay_groups
 from paperzoo.shared.validate import check_one_of
 
 OPTIMIZERS = ("adan", "adamw")
@@ -44,14 +43,7 @@ def warmup_cosine(warmup_fraction: float) -> Any:
     """``make_scheduler(optimizer, total_steps)``: linear warm-up over a fraction of the steps, then cosine to 0."""
 
     def make(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-        warmup = max(1, round(warmup_fraction * total_steps))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return warmup_cosine_schedule(optimizer, total_steps, max(1, round(warmup_fraction * total_steps)))
 
     return make
 

@@ -14,13 +14,12 @@ from paperzoo.eva.train import TARGETS, eva_batches, lora_config
 from paperzoo.shared.testbeds.arithmetic_lm import (
     CharTokenizer,
     build_llama,
-    cosine_schedule,
     lm_batch,
     lm_loss,
     pretrained_base,
     subtraction_splits,
 )
-from paperzoo.shared.torch import configure
+from paperzoo.shared.torch import configure, warmup_cosine_schedule
 
 
 def median_s(fn: Callable[[], object], reps: int = 3) -> float:
@@ -72,7 +71,7 @@ def perf(device: str) -> dict[str, float]:
     model.load_state_dict(base_state)
     peft_model = get_peft_model(model, lora_config(f.r))
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
-    sched = cosine_schedule(opt, f.steps)
+    sched = warmup_cosine_schedule(opt, f.steps)
     steps = f.n_train // f.batch_size
     chunks = [splits.train[i * f.batch_size : (i + 1) * f.batch_size] for i in range(steps)]
     batches = [{k: v.to(device) for k, v in lm_batch(tok, chunk).items()} for chunk in chunks]

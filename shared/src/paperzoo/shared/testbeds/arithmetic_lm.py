@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from paperzoo.shared.torch import warmup_cosine_schedule
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
 
 DEFAULT_CACHE_DIR = "~/.cache/paperzoo/arithmetic-lm"
@@ -230,17 +231,6 @@ def lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=-100)
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps`` (HF's ``cosine``)."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 @dataclass(frozen=True)
 class PretrainConfig:
     """Next-token pretraining of the base model on addition traces (full-parameter AdamW)."""
@@ -271,7 +261,7 @@ def pretrain(config: PretrainConfig, tok: CharTokenizer) -> tuple[nn.Module, lis
     model = build_llama(config.model, tok)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
-    sched = cosine_schedule(opt, config.steps, config.warmup)
+    sched = warmup_cosine_schedule(opt, config.steps, config.warmup)
     rng = random.Random(config.seed)
     losses = []
     for _ in range(config.steps):
@@ -426,7 +416,7 @@ def finetune(
             init_diff = float((model(input_ids=probe).logits - base_logits).abs().max())
     params = [p for p in trained.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = cosine_schedule(opt, steps)
+    sched = warmup_cosine_schedule(opt, steps)
     rng = random.Random(seed)
     model.train()
     losses = []

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from paperzoo.shared.torch import warmup_cosine_schedule
 from paperzoo.shared.validate import check_non_negative, check_positive, check_positive_int
 
 log = logging.getLogger("paperzoo.math_sft")
@@ -316,14 +317,7 @@ def finetune(
     if recipe.max_steps is not None:
         steps = min(steps, recipe.max_steps)
     opt = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    warmup = math.ceil(recipe.warmup_ratio * steps)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    sched = warmup_cosine_schedule(opt, steps, math.ceil(recipe.warmup_ratio * steps))
     model.train()
     losses = []
     start = time.perf_counter()

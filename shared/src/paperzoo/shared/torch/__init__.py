@@ -1,6 +1,7 @@
 """PyTorch helpers shared by the torch papers (imported only by them: this module imports torch).
 
 - :func:`configure`: threads and deterministic algorithms for reproducible runs.
+- :func:`warmup_cosine_schedule`: linear warm-up then cosine decay to 0, stepped per optimizer step.
 - :func:`weight_decay_groups`: parameter groups with weight decay on matrices and kernels only (no decay
   on biases, norm gains, position or class tokens), as nanoGPT, timm and the transformer recipes do.
 - :func:`standard_optimizer_params` and :func:`median_step_time`: the optimizer speed benchmark every
@@ -14,6 +15,7 @@ The torch testbeds (experiments several papers share) live in :mod:`paperzoo.sha
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 import warnings
@@ -46,6 +48,23 @@ def configure(threads: int | None = None, deterministic: bool = True, quiet: Seq
         logging.getLogger(library).setLevel(logging.ERROR)
         for category in (UserWarning, FutureWarning):
             warnings.filterwarnings("ignore", category=category, module=rf"{library}(\.|$)")
+
+
+def warmup_cosine_schedule(
+    optimizer: torch.optim.Optimizer, steps: int, warmup: int = 0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps`` (Hugging Face's ``cosine``).
+
+    The factor of the base learning rate at step i (0-based): (i + 1)/warmup for i < warmup, else
+    ½(1 + cos(π (i − warmup) / max(1, steps − warmup))). Stepped once per optimizer step.
+    """
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
