@@ -98,3 +98,27 @@ def test_machine_info_names_what_can_change_the_numbers(monkeypatch):
     assert info["cpu"] and info["arch"] and info["cores"] >= 1
     assert set(info["isa"]) <= set(ISA_FLAGS) and info["threads"]["OMP_NUM_THREADS"] == "3"
     json.dumps(info)  # plain JSON
+
+
+def test_git_info_ignores_the_harness_outputs_but_not_code(tmp_path):
+    import subprocess
+
+    from paperzoo.shared.records import git_info
+
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t"]
+    for relative, text in {
+        "src/code.py": "a",
+        "benchmarks/results/p/full/summary.json": "{}",
+        "papers/p/README.md": "#",
+    }.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    assert git_info(tmp_path / "src")["dirty"] is False
+    (tmp_path / "benchmarks/results/p/full/summary.json").write_text('{"new": 1}')  # a paper's fresh records
+    (tmp_path / "papers/p/README.md").write_text("# regenerated block")
+    assert git_info(tmp_path / "src")["dirty"] is False
+    (tmp_path / "src/code.py").write_text("b")
+    assert git_info(tmp_path / "src")["dirty"] is True

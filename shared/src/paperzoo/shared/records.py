@@ -129,7 +129,11 @@ def machine_info() -> dict[str, Any]:
 
 
 def git_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The commit of the checkout holding ``path`` and whether it has uncommitted changes."""
+    """The commit of the checkout holding ``path`` and whether it has uncommitted changes.
+
+    Changes to the harness's own outputs (``benchmarks/results/``, Markdown files) do not count: recording one
+    paper's results must not make the next paper's run "dirty".
+    """
 
     def git(*args: str) -> str | None:
         try:
@@ -142,7 +146,9 @@ def git_info(path: str | os.PathLike[str]) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    # What the harness itself writes (records, plots, the README tables) does not make the code dirty.
+    outputs = (":(top,exclude)benchmarks/results", ":(top,exclude,glob)**/*.md")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", *outputs) if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
