@@ -5,6 +5,7 @@ and bad arguments."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -14,6 +15,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from paperzoo.groove import (
@@ -40,7 +42,8 @@ from paperzoo.groove import (
 from paperzoo.groove.bench import BENCHMARK, FullConfig, SmokeConfig
 from paperzoo.groove.experiment import held_out_key
 from paperzoo.groove.level_buffer import init_buffer, plr_sample, replay_ids, reset_lowest_scoring
-from paperzoo.groove.meta_grad import agent_meta_loss
+from paperzoo.groove.meta_grad import agent_meta_loss, policy_gradient_loss
+from paperzoo.groove.train import init_state, meta_step
 
 ENV3 = GridWorld(max_grid_size=3, max_n_objs=2)
 
@@ -339,6 +342,158 @@ def test_reset_lowest_scoring_new_flags(official):
         assert reset.sum() == 2 and bool(out.new[:2].all())
     else:
         assert bool(out.new.all())
+
+
+def test_plr_evicts_the_lowest_scoring_levels():
+    """reset_lowest_scoring replaces the n lowest-scoring inactive evaluated levels (never an active or a
+    high-scoring one) by fresh, new levels with score 0."""
+    dist = DISTRIBUTIONS["debug"]
+    buffer = jax.jit(lambda k: init_buffer(k, dist, 8))(jax.random.key(0))
+    scores = jnp.array([0.9, -0.5, 0.3, -2.0, 0.1, 5.0, -3.0, 0.2])
+    active = jnp.array([False, False, False, False, False, False, True, False])  # slot 6: lowest but in use
+    buffer = buffer.replace(score=scores, active=active, new=jnp.zeros(8, bool))
+    out = jax.jit(lambda b: reset_lowest_scoring(jax.random.key(1), b, 3, dist))(buffer)
+    evicted = np.flatnonzero(np.asarray(out.new))
+    np.testing.assert_array_equal(evicted, [1, 3, 4])  # scores -2.0, -0.5, 0.1: the three lowest inactive
+    np.testing.assert_array_equal(out.score[evicted], 0.0)
+    kept = np.setdiff1d(np.arange(8), evicted)
+    np.testing.assert_array_equal(out.score[kept], scores[kept])
+    assert not np.array_equal(out.level.params.obj_pos[evicted], buffer.level.params.obj_pos[evicted])  # fresh
+
+
+# ------------------------------------------------------------------- directions: regret, meta-objective
+# One compiled GROOVE meta-step on one-state bandits ("bandit": a 2x2 grid, one object of reward U(0, 1), one-step
+# episodes, lifetime K = 2 so every agent is evaluated and re-created at every meta-step), shared by the tests that
+# would pass on a reversed regret or a reversed meta-objective if they only checked bookkeeping.
+BANDIT = TrainConfig(
+    sampler="groove",
+    distribution="bandit",
+    meta_steps=1,
+    num_agents=8,
+    num_workers=8,
+    embedding_width=4,
+    gru_width=16,
+    plr=PLRConfig(buffer_size=16),
+    meta=MetaConfig(num_agent_updates=2, rollout_len=4, lpg_lr=1e-2),
+)
+
+
+@pytest.fixture(scope="module")
+def bandit_step():
+    state = jax.jit(lambda k: init_state(k, BANDIT))(jax.random.key(0))
+    step = jax.jit(lambda s, k: meta_step(s, k, BANDIT)).lower(state, jax.random.key(1)).compile()
+    return state, step
+
+
+def test_regret_is_positive_where_a2c_beats_an_untrained_lpg(bandit_step):
+    """End to end, the sign of algorithmic regret: after one meta-step the untrained LPG's agents are near the
+    uniform policy while the A2C antagonists have found the paying arm, so every finished solvable level enters the
+    buffer with a positive score (AR = R(A2C) - R(LPG)); an unsolvable level (object diagonal to the start) scores
+    exactly 0. Swapping the two returns makes these scores negative."""
+    state, step = bandit_step
+    levels = state.levels
+    new, metrics = step(state, jax.random.key(1))
+    assert int(metrics["n_finished"]) == BANDIT.num_agents
+    optimal = np.asarray(jax.vmap(lambda p: BANDIT.dist.env.optimal_return(p, 1))(levels.params))
+    scores = np.asarray(new.buffer.score[levels.buffer_id])
+    assert (optimal > 0).sum() >= 3
+    assert np.all(scores[optimal > 0] > 0), (scores, optimal)
+    np.testing.assert_array_equal(scores[optimal == 0], 0.0)
+
+
+def test_meta_steps_raise_the_post_update_return(bandit_step):
+    """A few meta-steps on one-state bandits teach LPG an update rule that moves fresh agents to the paying arm:
+    the return after K LPG updates (/ optimum, mean over finished solvable levels) rises from about the uniform
+    policy's 0.2. Meta-training LPG to minimise the return instead drives it towards 0."""
+    state, step = bandit_step
+    curve = []
+    for i in range(16):
+        state, m = step(state, jax.random.key(100 + i))
+        curve.append(float(m["finished_normalised_sum"]) / max(int(m["n_finished_solvable"]), 1))
+    assert np.mean(curve[-6:]) > np.mean(curve[:4]) + 0.3, np.round(curve, 2)
+
+
+def test_meta_loss_is_invariant_to_reward_scale(bandit_step):
+    """The per-agent normalised advantage (official meta-loss) makes the meta-loss independent of the reward scale:
+    with an LPG blind to the reward input, rewards x 20 (so A x 20) leave the policy-gradient term and the
+    meta-loss unchanged. With the raw advantage (``normalise_advantage=False``) the policy-gradient term would
+    scale by 20 and weight each level by its reward scale.
+
+    The value critic is zero here: on a one-step bandit every transition has the same state, so with V != 0 an
+    unsolvable level's advantage is the constant -V, whose normalisation (A - mean) / (0 + 1e-8) is rounding noise
+    (as in the official code); with V = 0 it is exactly 0."""
+    state, step = bandit_step
+    gru = state.lpg_params["gru"]["GRUCell_0"]
+    blind = {name: {**gru[name], "kernel": gru[name]["kernel"].at[0].set(0.0)} for name in ("ir", "iz", "in")}
+    state = state.replace(
+        lpg_params={**state.lpg_params, "gru": {"GRUCell_0": {**gru, **blind}}},
+        values=state.values.replace(params=jax.tree.map(jnp.zeros_like, state.values.params)),
+    )
+    params = state.levels.params
+    scaled = state.replace(levels=state.levels.replace(params=params.replace(obj_reward=params.obj_reward * 20)))
+    _, m = step(state, jax.random.key(1))
+    _, m20 = step(scaled, jax.random.key(1))
+    assert abs(float(m["pg_loss"])) > 1e-3
+    assert float(m20["reward_per_step"]) == pytest.approx(20 * float(m["reward_per_step"]), rel=1e-5)
+    assert float(m20["pg_loss"]) == pytest.approx(float(m["pg_loss"]), rel=1e-4, abs=1e-6)
+    assert float(m20["meta_loss"]) == pytest.approx(float(m["meta_loss"]), rel=1e-4, abs=1e-6)
+
+
+def test_policy_gradient_loss_normalises_per_agent():
+    logp = jnp.log(jnp.array([[0.2, 0.5], [0.9, 0.1]]))
+    adv = jnp.array([[1.0, -2.0], [0.5, 3.0]])
+    norm = (adv - adv.mean()) / (adv.std() + 1e-8)
+    assert float(policy_gradient_loss(logp, adv)) == pytest.approx(float(-jnp.mean(logp * norm)), rel=1e-6)
+    assert float(policy_gradient_loss(logp, adv, False)) == pytest.approx(float(-jnp.mean(logp * adv)), rel=1e-6)
+    assert float(policy_gradient_loss(logp, 7.0 * adv)) == pytest.approx(float(policy_gradient_loss(logp, adv)), 1e-5)
+
+
+def test_entropy_bonus_raises_entropy_and_pi_hat_penalty_shrinks_pi_hat():
+    """The regularisers' directions: the beta0 term is -beta0 H(pi) (descending it raises the updated policy's
+    entropy) and the beta2 term is +beta2 mean(pi_hat^2) (descending it shrinks LPG's pi_hat)."""
+    config = AgentConfig()
+    zero = MetaConfig(
+        num_agent_updates=1,
+        rollout_len=5,
+        policy_entropy_coeff=0.0,
+        target_entropy_coeff=0.0,
+        policy_l2_coeff=0.0,
+        target_l2_coeff=0.0,
+    )
+    with_b0 = dataclasses.replace(zero, policy_entropy_coeff=1.0)
+    with_b2 = dataclasses.replace(zero, policy_l2_coeff=1.0)
+    params = level3()
+    lpg = LPG(gru_width=8)
+    agent = init_agent(jax.random.key(1), config, ENV3.obs_size, "lpg")
+    value = init_agent(jax.random.key(2), config, ENV3.obs_size, "value").critic
+    workers = reset_workers(jax.random.key(3), ENV3, params, 4)
+
+    def loss(p, meta):
+        return agent_meta_loss(
+            p, jax.random.key(4), agent, workers, value, ENV3, params, jnp.int32(100), lpg, config, meta
+        )
+
+    @jax.jit
+    def terms(p):
+        base, aux = loss(p, zero)
+        g_b0 = jax.grad(lambda q: loss(q, with_b0)[0] - loss(q, zero)[0])(p)
+        g_b2 = jax.grad(lambda q: loss(q, with_b2)[0] - loss(q, zero)[0])(p)
+        return base, loss(p, with_b0)[0], loss(p, with_b2)[0], aux[3], g_b0, g_b2
+
+    lpg_params = lpg.init_params(jax.random.key(0))
+    base, l_b0, l_b2, m, g_b0, g_b2 = terms(lpg_params)
+    assert float(l_b0 - base) == pytest.approx(-float(m["policy_entropy"]), rel=1e-4)
+    assert float(l_b2 - base) == pytest.approx(float(m["pi_l2"]), rel=1e-4)
+
+    # A small step down each term's gradient (the update through lr 40 and clip 0.5 is far from linear in phi).
+    def descend(g, size=0.01):
+        norm = optax.tree.norm(g)
+        return jax.tree.map(lambda p, d: p - size * d / norm, lpg_params, g)
+
+    m_b0 = terms(descend(g_b0))[3]
+    m_b2 = terms(descend(g_b2))[3]
+    assert float(m_b0["policy_entropy"]) > float(m["policy_entropy"]) + 1e-6  # +1.5e-5 (near its maximum, ln 5)
+    assert float(m_b2["pi_l2"]) < 0.9 * float(m["pi_l2"])  # x 0.84
 
 
 # -------------------------------------------------------------------------------- meta-test, determinism

@@ -4,6 +4,7 @@ TA-LPO at n/N = 0)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import pytest
 
 from paperzoo.ta_lpg import (
     ESConfig,
+    ESTrainConfig,
     LPOESConfig,
     PPOConfig,
     ask,
@@ -27,6 +29,8 @@ from paperzoo.ta_lpg import (
     lpo_policy_loss,
     pairwise_rank,
     ppo_clip_loss,
+    random_policy_score,
+    select_held_out,
     tell,
 )
 
@@ -78,6 +82,83 @@ def test_es_solves_a_quadratic():
 
     state, _ = jax.lax.scan(gen, init_es(jnp.zeros(5), config), jax.random.split(jax.random.key(0), 400))
     assert float(jnp.linalg.norm(state.mean - c)) < 0.1
+
+
+def test_es_gradient_and_updates_match_evosax_open_es():
+    """Our OpenES against evosax's ``Open_ES`` (0.3, the version on PyPI; the official code pins evosax 0.1.4,
+    whose OpenES is the same estimator) on fixed fitness tables.
+
+    What is compared: the gradient 1/(2P sigma) sum_k f_k z_k on the population mean +- sigma eps, and five updates
+    with Adam (evosax 0.1's beta1 = 0.99, beta2 = 0.999, eps 1e-8; evosax 0.3 takes any optax optimiser, so
+    ``optax.adam(b1=0.99)`` with the official lr schedule max(lr0 decay^g, limit) is passed) and a constant sigma.
+    Where they differ, by construction: the official code applies its own pairwise rank transform outside evosax
+    and evosax minimises (``maximize=True`` negates), so evosax is given -rank with fitness shaping off; evosax
+    orders the population [plus..., minus...], the official code (and we) interleave pairs; evosax 0.3 draws eps
+    itself (here it is given the population), and has no ``mean_decay`` (not compared; 0 in the official run)."""
+    import optax
+    from evosax.algorithms import Open_ES
+    from evosax.core.fitness_shaping import identity_fitness_shaping_fn
+
+    n_pairs, dim, sigma = 6, 5, 0.1
+    config = ESConfig(lr=0.01, lr_decay=0.9, lr_limit=0.006, sigma=sigma)  # default betas: the ones under test
+    rng = np.random.default_rng(0)
+    mean0 = jnp.asarray(rng.normal(size=dim), jnp.float32)
+
+    def evosax_es(optimizer):
+        es = Open_ES(
+            2 * n_pairs,
+            jnp.zeros(dim),
+            optimizer=optimizer,
+            std_schedule=optax.constant_schedule(sigma),
+            fitness_shaping_fn=identity_fitness_shaping_fn,
+        )
+        return es, es.init(jax.random.key(0), mean0, es.default_params)
+
+    def evosax_tell(es, state, eps, fitness):
+        population = jnp.concatenate([state.mean + sigma * eps, state.mean - sigma * eps])
+        rank = pairwise_rank(fitness)
+        minimised = -jnp.concatenate([rank[::2], rank[1::2]])
+        return es.tell(jax.random.key(1), population, minimised, state, es.default_params)[0]
+
+    tables = [
+        (jnp.asarray(rng.normal(size=(n_pairs, dim)), jnp.float32), jnp.asarray(rng.normal(size=2 * n_pairs)))
+        for _ in range(5)
+    ]
+    # Gradient: evosax with SGD at lr 1 steps the mean by minus its (descent) gradient, i.e. by our ascent gradient.
+    es, state = evosax_es(optax.sgd(1.0))
+    eps, fitness = tables[0]
+    ours = es_gradient(eps, pairwise_rank(fitness), sigma)
+    np.testing.assert_allclose(evosax_tell(es, state, eps, fitness).mean - mean0, ours, rtol=1e-5, atol=1e-6)
+    assert float(jnp.abs(ours).max()) > 1.0
+    # Five Adam updates with the official learning-rate schedule.
+    schedule = lambda count: jnp.maximum(config.lr * config.lr_decay**count, config.lr_limit)  # noqa: E731
+    es, ev_state = evosax_es(optax.adam(schedule, b1=0.99, b2=0.999, eps=1e-8))
+    our_state = init_es(mean0, config)
+    for eps, fitness in tables:
+        ev_state = evosax_tell(es, ev_state, eps, fitness)
+        our_state, _ = tell(our_state, eps, fitness, config)
+        np.testing.assert_allclose(our_state.mean, ev_state.mean, rtol=1e-5, atol=1e-6)
+    assert float(jnp.abs(our_state.mean - mean0).max()) > 0.02  # the five steps moved the mean
+    # mean_decay (evosax 0.1, Strategy.tell): theta <- (1 - d) (theta + step), the decay after the step.
+    with_decay = dataclasses.replace(config, mean_decay=0.1)
+    decayed, _ = tell(init_es(mean0, with_decay), *tables[0], with_decay)
+    plain, _ = tell(init_es(mean0, config), *tables[0], config)
+    np.testing.assert_allclose(decayed.mean, 0.9 * plain.mean, rtol=1e-6)
+
+
+def test_held_out_levels_have_headroom():
+    """The held-out levels (issue 20): the random policy reaches < 0.7 of each level's optimum (re-estimated here
+    with another key) and each optimum is >= 0.1; the unfiltered first levels of the same key did not all have
+    headroom (the old 8-level set had levels at 0.8 of the optimum)."""
+    config = ESTrainConfig(distribution="small_vrandlife")
+    levels, selection, optimal = select_held_out(config.dist, 8)
+    assert levels.grid_size.shape == (8,) and np.all(selection < 0.7) and np.all(optimal >= 0.1)
+    again = np.asarray(jax.jit(lambda k: random_policy_score(k, config, levels, 256))(jax.random.key(7)))
+    assert np.all(again < 0.75), again
+    _, unfiltered, _ = select_held_out(config.dist, 8, headroom=None)
+    assert unfiltered.max() >= 0.7
+    with pytest.raises(ValueError, match="n_levels"):
+        select_held_out(config.dist, 8, headroom=0.01)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from paperzoo.ta_lpg import (
     ESTrainConfig,
     compile_jit,
     evaluate_candidates,
+    generation_step,
     init_es,
     initial_mean,
     pair_tasks,
@@ -76,6 +77,35 @@ def test_lifetime_features_reach_lpg():
     assert not np.allclose(out0, out1)
 
 
+def test_lpg_sees_n_over_n_change_across_the_updates_of_a_lifetime():
+    """What TA-LPG's network is fed during one lifetime: [n/N, log N] with n = 0..N-1 (one value per update),
+    log N constant. A rule fed a constant n/N could not express a schedule."""
+    seen = []
+
+    class Spy:
+        """LPG that records the extra input of every call (a host callback) and then runs the real network."""
+
+        def apply(self, variables, r, d, pi, y_t, y_tp1, extra=None):
+            jax.debug.callback(lambda e: seen.append(np.asarray(e)), extra)
+            return TINY.lpg.apply(variables, r, d, pi, y_t, y_tp1, extra)
+
+    level, _ = sample_level(jax.random.key(2), TINY.dist)
+    params = TINY.init_lpg_params(jax.random.key(0))
+    lifetime = 6
+
+    def run(key):
+        return train_lifetime(
+            key, params, Spy(), TINY.dist.env, level, jnp.int32(lifetime), 10, TINY.agent, 5, 4, "relative"
+        )[1]
+
+    key = jax.random.key(3)
+    jax.block_until_ready(compile_jit(run, key, fast_compile=True)(key))
+    jax.effects_barrier()
+    features = np.unique(np.stack(seen), axis=0)  # one row per update (however often autodiff calls LPG)
+    np.testing.assert_allclose(features[:, 0], np.arange(lifetime) / lifetime, rtol=1e-6)
+    np.testing.assert_allclose(features[:, 1], np.log(lifetime), rtol=1e-6)
+
+
 def test_pairs_share_level_lifetime_and_keys():
     keys, levels, lifetimes = jax.jit(lambda k: pair_tasks(k, TINY.dist, 4))(jax.random.key(1))
     data = jax.random.key_data(keys)
@@ -121,6 +151,37 @@ def test_generation_is_deterministic_and_gradient_matches_hand_estimate(candidat
     np.testing.assert_array_equal(pairwise_rank(fitness)[::2], w_plus)
 
 
+def test_generation_step_climbs_the_fitness_of_its_own_candidates(candidates_fn):
+    """generation_step moves the mean along the ES gradient of its candidates' fitness (the direction the
+    quadratic test shows climbs): its step equals tell() on evaluate_candidates' output for the same key, and a
+    candidate pair's winner lies on the side the mean moved to (w+ - w- times eps has a positive inner product with
+    the step). A sign flip on the fitness inside generation_step fails here."""
+    unravel = unravel_fn(TINY)
+    config = dataclasses.replace(TINY, es=ESConfig(lr=0.05))
+    state, key = _state(0.5), jax.random.key(4)
+    step = compile_jit(lambda s, k: generation_step(s, k, config, unravel), state, key, fast_compile=True)
+    new_state, _ = step(state, key)
+    eps, fitness, _, _ = candidates_fn(state, key)
+    expected, grad = tell(state, eps, fitness, config.es)
+    np.testing.assert_allclose(new_state.mean, expected.mean, rtol=1e-5, atol=1e-7)
+    assert float(jnp.vdot(new_state.mean - state.mean, grad)) > 0
+
+
+def test_lifetime_buckets_give_the_same_fitness(candidates_fn):
+    """Evaluating the population in chunks of pairs sorted by lifetime (each chunk running to its own longest N) is a
+    speed knob: every candidate's fitness and entropy schedule is the one of the single-vmap evaluation."""
+    bucketed = dataclasses.replace(TINY, lifetime_buckets=3)
+    unravel = unravel_fn(bucketed)
+    state, key = _state(0.5), jax.random.key(4)
+    fn = compile_jit(lambda s, k: evaluate_candidates(s, k, bucketed, unravel), state, key, fast_compile=True)
+    _, fitness, entropies, lifetimes = fn(state, key)
+    _, fitness1, entropies1, lifetimes1 = candidates_fn(state, key)
+    np.testing.assert_array_equal(lifetimes, lifetimes1)
+    assert len(set(np.asarray(lifetimes).tolist())) > 1  # the sort does reorder
+    np.testing.assert_allclose(fitness, fitness1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(entropies, entropies1, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
@@ -129,6 +190,7 @@ def test_generation_is_deterministic_and_gradient_matches_hand_estimate(candidat
         ({"init": "ones"}, "init"),
         ({"n_pairs": 0}, "n_pairs"),
         ({"generations": 10, "checkpoints": 3}, "generations"),
+        ({"lifetime_buckets": 2}, "lifetime_buckets"),
     ],
 )
 def test_config_rejects_bad_values(kwargs, name):

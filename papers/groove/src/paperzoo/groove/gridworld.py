@@ -277,6 +277,9 @@ DISTRIBUTIONS = {
     "all": LevelDistribution("all", (4, 10), (1, 5), (20, 750), (1000, 1000), 15),
     # Tiny levels for tests and smoke.
     "debug": LevelDistribution("debug", (3, 4), (1, 2), (5, 10), (4, 8), 4),
+    # One-state bandits for the direction tests: a 2x2 grid without walls, one object of reward U(0, 1), one-step
+    # episodes (5 arms: the object's cell, when adjacent to the start, pays r), lifetime 2 updates (= K there).
+    "bandit": LevelDistribution("bandit", (2, 2), (1, 1), (1, 1), (2, 2), 0),
 }
 
 

@@ -4,9 +4,11 @@ For each agent of the batch: K LPG updates theta_0 -> theta_K, each on a fresh r
 the LPG parameters phi; then one more rollout with theta_K and a GAE(gamma, lambda) advantage A_t from a
 separate value critic V. The meta-loss (minimised in phi)::
 
-    L(phi) = -mean_t[ log pi_thetaK(a_t|s_t) A_t ]
+    L(phi) = -mean_t[ log pi_thetaK(a_t|s_t) A~_t ]
              - b0 mean_k H(pi_theta_k) - b1 mean_k H(y_theta_k)
              + b2 mean_k mean_t pi_hat^2 + b3 mean_k mean_t sum_j y_hat_j^2
+
+    A~_t = (A_t - mean(A)) / (std(A) + 1e-8)       mean, std over this agent's workers x time (official code)
 
 (b0, b1, b2, b3) = (0.05, 1e-3, 5e-3, 1e-3), the entropies measured after each inner update on that update's
 rollout, the L2 terms on the LPG outputs of each inner update (official code). The gradient is averaged over
@@ -17,6 +19,11 @@ Official-code quirk: the value critic's update is computed inside the loss and i
 (``value_critic_state.replace(...)`` returns a new object), so its gradient is zero and V stays at its random
 initialisation. ``train_value_critic=True`` (our default) trains V on its TD(lambda) loss with the agent's
 critic optimiser; ``False`` reproduces the official behaviour.
+
+The advantage is normalised per agent, as the official code does ("Normalize advantage across batch" inside the
+per-agent, ``vmap``-ed ``_train_agent``): every agent's policy-gradient term then has the same scale whatever its
+level's rewards (the meta-loss is invariant to scaling the rewards), instead of weighting each level by its reward
+scale. ``MetaConfig(normalise_advantage=False)`` keeps the raw GAE advantage (the ablation).
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ class MetaConfig:
     lpg_lr: float = 1e-4
     lpg_max_grad_norm: float | None = None  # the official code does not clip with Adam
     train_value_critic: bool = True  # official: False in effect (see module docstring)
+    normalise_advantage: bool = True  # official: (A - mean) / (std + 1e-8) per agent; False: raw GAE advantage
 
     def __post_init__(self) -> None:
         check_positive_int("num_agent_updates", self.num_agent_updates)
@@ -76,6 +84,14 @@ class MetaConfig:
         if self.lpg_max_grad_norm is None:
             return adam
         return optax.chain(optax.clip_by_global_norm(self.lpg_max_grad_norm), adam)
+
+
+def policy_gradient_loss(logp: jax.Array, adv: jax.Array, normalise: bool = True) -> jax.Array:
+    """-mean(log pi(a|s) A~) over one agent's (workers, time) rollout, A~ = (A - mean A) / (std A + 1e-8) when
+    ``normalise`` (official ``meta/train.py``), else the raw advantage A."""
+    if normalise:
+        adv = (adv - jnp.mean(adv)) / (jnp.std(adv) + EPS)
+    return -jnp.mean(logp * adv)
 
 
 def inner_updates(
@@ -135,8 +151,7 @@ def agent_meta_loss(
     _, adv, _ = value_targets(value_params, traj, agent_config, meta.gamma, meta.gae_lambda)
     probs = actor.apply({"params": agent.actor}, traj.obs)
     logp = jnp.take_along_axis(jnp.log(probs + EPS), traj.action[..., None], axis=-1)[..., 0]
-    # -mean log pi_thetaK(a|s) A
-    pg_loss = -jnp.mean(logp * adv)
+    pg_loss = policy_gradient_loss(logp, adv, meta.normalise_advantage)
     stats = jax.tree.map(jnp.mean, stats)
     loss = (
         pg_loss

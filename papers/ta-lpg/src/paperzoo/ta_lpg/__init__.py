@@ -14,13 +14,14 @@ Public API:
 - lifetime features: :func:`lpg_lifetime_features` ([n/N, log N] or raw [n, N]), :func:`lpo_lifetime_features`;
 - (TA-)LPG by ES: :class:`ESTrainConfig`, :func:`train_lifetime`, :func:`lifetime_return`,
   :func:`generation_step`, :func:`make_es_train`, :data:`ES_DISTRIBUTIONS`;
-- meta-test: :func:`meta_test`, :func:`held_out_levels`, :func:`random_policy_score`;
+- meta-test: :func:`meta_test`, :func:`held_out_levels` (:func:`select_held_out`: levels with headroom),
+  :func:`random_policy_score`;
 - (TA-)LPO: :class:`DriftNet`, :func:`lpo_features`, :func:`drift`, :func:`lpo_policy_loss`, :func:`ppo_clip_loss`,
   :class:`PPOConfig`, :func:`make_ppo_train`, :class:`LPOESConfig`, :func:`make_lpo_es_train`.
 """
 
 from paperzoo.ta_lpg.es import ESConfig, ESState, ask, es_gradient, init_es, pairwise_rank, tell
-from paperzoo.ta_lpg.evaluate import held_out_levels, meta_test, random_policy_score
+from paperzoo.ta_lpg.evaluate import held_out_levels, meta_test, random_policy_score, select_held_out
 from paperzoo.ta_lpg.lifetime_features import lpg_lifetime_features, lpo_lifetime_features
 from paperzoo.ta_lpg.lpo import (
     DriftNet,
@@ -79,6 +80,7 @@ __all__ = [
     "pairwise_rank",
     "ppo_clip_loss",
     "random_policy_score",
+    "select_held_out",
     "tell",
     "train_lifetime",
     "unravel_fn",

@@ -6,14 +6,18 @@ Generation g, mean theta_g (flat vector of D numbers), noise eps_i ~ N(0, I_D), 
     candidates  theta_g + sigma_g eps_i  and  theta_g - sigma_g eps_i        (population 2P, pairs adjacent)
     w_i^+ = 1[f(theta + sigma eps_i) > f(theta - sigma eps_i)],  w_i^- = 1 - w_i^+      (pairwise rank)
     g_g   = 1 / (2P sigma_g) sum_i (w_i^+ - w_i^-) eps_i                      (ascent direction)
-    theta_{g+1} = (1 - mean_decay) theta_g + Adam_lr_g(g_g)                  (Adam on the ES gradient)
+    theta_{g+1} = (1 - mean_decay) (theta_g + Adam_lr_g(g_g))                (Adam on the ES gradient)
     lr_{g+1} = max(lr_g decay_lr, lr_limit),  sigma_{g+1} = max(sigma_g decay_sigma, sigma_limit)
 
 The rank transform follows the official code exactly, ties included (a tie gives the *minus* member the
 win, ``first_greater`` being a strict comparison). evosax's OpenES minimises the negated fitness
 (``maximize=True``): its gradient 1/(2P sigma) sum_k f_k z_k with f = -w, z_k = +-eps_i, followed by Adam
-*descent*, is the ascent step above. evosax initialises the mean at zero (``init_min = init_max = 0``);
-:func:`init_es` takes any initial vector.
+*descent*, is the ascent step above (Adam's step is odd in the gradient). evosax 0.1's Adam (``utils/optimizer.py``)
+uses beta1 = 0.99, beta2 = 0.999, eps = 1e-8 outside the square root, bias correction with the update count, and
+decays the learning rate after each step; evosax 0.1 applies ``mean_decay`` after the update,
+theta <- (1 - mean_decay)(theta + step). evosax initialises the mean at zero (``init_min = init_max = 0``);
+:func:`init_es` takes any initial vector. A test checks the gradient and several updates against evosax 0.3's
+``Open_ES`` (the version on PyPI today) on fixed fitness tables.
 """
 
 from __future__ import annotations
@@ -29,16 +33,18 @@ from paperzoo.shared.validate import check_non_negative, check_positive, check_r
 
 @dataclass(frozen=True)
 class ESConfig:
-    """OpenES hyper-parameters; defaults from the official ``experiments/parse_args.py`` (``--use_es``)."""
+    """OpenES hyper-parameters; defaults from the official ``experiments/parse_args.py`` (``--use_es``). The official
+    TA-LPG command sets ``--lpg_learning_rate 0.01`` (``ESTrainConfig``'s default ``es``): the README of the official
+    repository notes that 1e-4 (and sigma 3e-3) were misreported."""
 
-    lr: float = 1e-4  # lpg_learning_rate
+    lr: float = 1e-4  # lpg_learning_rate (parse_args default; the TA-LPG command uses 1e-2)
     lr_decay: float = 0.999  # es_lrate_decay
     lr_limit: float = 1e-5  # es_lrate_limit
     sigma: float = 0.1  # es_sigma_init
     sigma_decay: float = 1.0  # es_sigma_decay
     sigma_limit: float = 0.1  # es_sigma_limit
     mean_decay: float = 0.0  # es_mean_decay
-    beta1: float = 0.9  # evosax Adam defaults
+    beta1: float = 0.99  # evosax 0.1 Adam defaults (utils/optimizer.py): beta_1 0.99, beta_2 0.999, eps 1e-8
     beta2: float = 0.999
     eps: float = 1e-8
 
@@ -111,7 +117,7 @@ def tell(state: ESState, eps: jax.Array, fitness: jax.Array, config: ESConfig) -
     v = config.beta2 * state.v + (1.0 - config.beta2) * grad**2
     m_hat = m / (1.0 - config.beta1**t)
     v_hat = v / (1.0 - config.beta2**t)
-    mean = (1.0 - config.mean_decay) * state.mean + state.lr * m_hat / (jnp.sqrt(v_hat) + config.eps)
+    mean = (1.0 - config.mean_decay) * (state.mean + state.lr * m_hat / (jnp.sqrt(v_hat) + config.eps))
     new = ESState(
         mean=mean,
         m=m,

@@ -26,7 +26,7 @@ from paperzoo.shared import Result
 from paperzoo.shared.progress import progress
 from paperzoo.shared.seeding import derive
 from paperzoo.ta_lpg.es import init_es, pairwise_rank, tell
-from paperzoo.ta_lpg.evaluate import held_out_levels, meta_test, random_policy_score
+from paperzoo.ta_lpg.evaluate import held_out_levels, meta_test, random_policy_score, select_held_out
 from paperzoo.ta_lpg.lpo import LPOESConfig, make_lpo_es_train, make_ppo_train
 from paperzoo.ta_lpg.meta_es import (
     ESTrainConfig,
@@ -161,10 +161,16 @@ def run_full(config: FullConfig, seed: int) -> Result:
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
     test_key = jax.random.key(derive(seed, "meta-test"))
-    levels = held_out_levels(config.train.dist, config.test_levels)
+    levels, selection_random, optimal = select_held_out(config.train.dist, config.test_levels)
     random_key = jax.random.key(derive(seed, "meta-test", "random policy"))
-    rand = random_policy_score(random_key, config.train, levels, config.test_eval_workers)
+    rand = np.asarray(random_policy_score(random_key, config.train, levels, config.test_eval_workers))
     metrics["random/normalised"] = float(rand.mean())
+    metrics["random/normalised_max_level"] = float(rand.max())
+    # The random policy per held-out level: this seed's estimate (its meta-test workers) and the fixed estimate
+    # (256 workers) the levels were selected by (< 0.7 of the optimum); the levels' optimal returns.
+    series["random/normalised_per_level"] = rand.tolist()
+    series["random/selection_normalised_per_level"] = np.asarray(selection_random).tolist()
+    series["heldout/optimal_return"] = np.asarray(optimal).tolist()
     for arm in config.arms:
         train = dataclasses.replace(config.train, conditioning=ARMS[arm])
         log.info("ta_lpg: ES meta-training %s, seed %d", arm, seed)
@@ -177,6 +183,7 @@ def run_full(config: FullConfig, seed: int) -> Result:
             # Same key for both arms and each lifetime: the same agents' initialisations and environment noise.
             out = jax.device_get(test(test_key, params, jnp.int32(lifetime)))
             score = float(np.mean(out["normalised"]))
+            series[f"{arm}/normalised_per_level_L{lifetime}"] = np.mean(out["normalised"], axis=1).tolist()
             scores.append(score)
             metrics[f"{arm}/normalised_L{lifetime}"] = score
             ent = np.asarray(out["entropy"])[:, :, :lifetime].mean(axis=(0, 1))
