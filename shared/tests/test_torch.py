@@ -1,11 +1,16 @@
 """paperzoo.shared.torch: the optimizer speed set and the shared classifiers/training loop."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
 from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.testbeds import classify
 from paperzoo.shared.testbeds.classify import MLP, History, SmallCNN, TinyViT, as_tensors, train_classifier
 from paperzoo.shared.torch import STANDARD_SHAPES, median_step_time, standard_optimizer_params
+from paperzoo.shared.torch.testing import write_colour_images
 
 
 def test_standard_set_is_4_5m_float32_params_with_grads():
@@ -161,3 +166,77 @@ def test_train_classifier_options(digits):
     )
     with pytest.raises(ValueError, match="label_smoothing"):
         run(label_smoothing=1.0)
+
+
+# ------------------------------------------------------------------------------------------------ CIFAR
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    return write_colour_images(tmp_path / "images.npz")
+
+
+def test_random_crop_flip_takes_windows_of_the_padded_image():
+    images = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).view(2, 3, 5, 5) + 1
+    gen = torch.Generator().manual_seed(0)
+    out = classify.random_crop_flip(images, padding=2, generator=gen)
+    assert out.shape == images.shape
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    for i in range(2):
+        windows = [padded[i, :, y : y + 5, x : x + 5] for y in range(5) for x in range(5)]
+        windows += [w.flip(-1) for w in windows]
+        assert any(torch.equal(out[i], w) for w in windows)
+    # padding 0: the image itself or its mirror image
+    out = classify.random_crop_flip(images, padding=0, generator=gen)
+    assert all(torch.equal(out[i], images[i]) or torch.equal(out[i], images[i].flip(-1)) for i in range(2))
+    # the same generator state gives the same augmentation
+    a = classify.random_crop_flip(images, 2, torch.Generator().manual_seed(3))
+    b = classify.random_crop_flip(images, 2, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_cifar_input_augments_in_training_only_and_normalises():
+    model = torch.nn.Flatten()
+    wrapped = classify.CifarInput(model, torch.Generator().manual_seed(0), mean=(0.5,) * 3, std=(0.25,) * 3)
+    images = torch.rand(4, 3, 6, 6)
+    assert list(wrapped.parameters()) == []
+    wrapped.eval()
+    torch.testing.assert_close(wrapped(images), ((images - 0.5) / 0.25).flatten(1))
+    wrapped.train()
+    assert not torch.equal(wrapped(images), ((images - 0.5) / 0.25).flatten(1))
+
+
+def test_load_images_reads_a_local_file_and_rejects_bad_ones(images: Path, tmp_path: Path):
+    data = classify.load_images(str(images), "unused", "cpu")
+    assert data["x_train"].shape == (48, 3, 8, 8) and data["x_train"].dtype == torch.float32
+    assert 0.0 <= data["x_train"].min() and data["x_train"].max() <= 1.0
+    assert data["x_val"] is data["x_test"] and data["y_test"].dtype == torch.int64
+    raw = np.load(images)
+    assert data["x_train"][5, 1, 2, 3].item() == pytest.approx(raw["x_train"][5, 2, 3, 1] / 255)
+    with pytest.raises(ValueError, match="npz"):
+        classify.load_images(str(tmp_path / "missing.npz"), "", "cpu")
+    np.savez(tmp_path / "partial.npz", x_train=raw["x_train"], y_train=raw["y_train"])
+    with pytest.raises(ValueError, match="x_test"):
+        classify.load_images(str(tmp_path / "partial.npz"), "", "cpu")
+    np.savez(tmp_path / "floats.npz", **{k: raw[k] for k in raw.files} | {"x_test": raw["x_test"] / 255.0})
+    with pytest.raises(ValueError, match="uint8"):
+        classify.load_images(str(tmp_path / "floats.npz"), "", "cpu")
+
+
+def test_cifar_input_matches_torchvision_transforms(images: Path):
+    """Eval mode is ``ToTensor`` + ``Normalize``; with augmentation, every offset of ``RandomCrop(padding=4)`` and
+    both flips occur (the crop is uniform over the (2·4+1)² zero-padded windows, as torchvision's)."""
+    transforms = pytest.importorskip("torchvision.transforms")
+    from PIL import Image
+
+    raw = np.load(images)["x_train"][:4]
+    data = classify.load_images(str(images), "", "cpu")
+    wrapped = classify.CifarInput(torch.nn.Identity(), torch.Generator().manual_seed(0)).eval()
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(classify.CIFAR10_MEAN, classify.CIFAR10_STD)])
+    expected = torch.stack([tf(Image.fromarray(x)) for x in raw])
+    torch.testing.assert_close(wrapped(data["x_train"][:4]), expected)
+    marked = torch.zeros(1, 1, 8, 8)
+    marked[0, 0, 0, 0] = 1.0  # the top-left pixel shows where the crop put it
+    out = classify.random_crop_flip(marked.expand(4000, 1, 8, 8), 4, torch.Generator().manual_seed(1))
+    seen = {tuple(int(i) for i in torch.nonzero(o[0])[0]) if o.any() else None for o in out}
+    # the pixel lands at row dy' = 4 - dy in [0, 4] or is cropped away, and at column x or 7 - x (flipped)
+    assert {p for p in seen if p is not None} == {(r, c) for r in range(5) for c in (*range(5), *range(3, 8))}
+    assert None in seen

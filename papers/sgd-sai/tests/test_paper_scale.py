@@ -13,21 +13,7 @@ import torch
 from paperzoo.sgd_sai import cifar, plots
 from paperzoo.sgd_sai.bench import BENCHMARK, CifarGridConfig
 from paperzoo.sgd_sai.experiment import cifar_arm, run_paper
-
-
-def write_colour_images(path: Path, n_train: int = 48, n_test: int = 24, size: int = 8) -> Path:
-    """Three classes, each a noisy image whose class channel is bright (crop- and flip-invariant: learnable)."""
-    rng = np.random.default_rng(0)
-
-    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = np.arange(n) % 3
-        images = rng.integers(0, 80, size=(n, size, size, 3))
-        images[np.arange(n), :, :, labels] += 170
-        return images.astype(np.uint8), labels
-
-    (x_train, y_train), (x_test, y_test) = split(n_train), split(n_test)
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
+from paperzoo.shared.torch.testing import write_colour_images
 
 
 @pytest.fixture
@@ -88,51 +74,7 @@ def test_paper_scale_is_deterministic_and_every_point_starts_from_the_same_weigh
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_random_crop_flip_takes_windows_of_the_padded_image():
-    images = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).view(2, 3, 5, 5) + 1
-    gen = torch.Generator().manual_seed(0)
-    out = cifar.random_crop_flip(images, padding=2, generator=gen)
-    assert out.shape == images.shape
-    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
-    for i in range(2):
-        windows = [padded[i, :, y : y + 5, x : x + 5] for y in range(5) for x in range(5)]
-        windows += [w.flip(-1) for w in windows]
-        assert any(torch.equal(out[i], w) for w in windows)
-    # padding 0: the image itself or its mirror image
-    out = cifar.random_crop_flip(images, padding=0, generator=gen)
-    assert all(torch.equal(out[i], images[i]) or torch.equal(out[i], images[i].flip(-1)) for i in range(2))
-    # the same generator state gives the same augmentation
-    a = cifar.random_crop_flip(images, 2, torch.Generator().manual_seed(3))
-    b = cifar.random_crop_flip(images, 2, torch.Generator().manual_seed(3))
-    assert torch.equal(a, b)
-
-
-def test_cifar_input_augments_in_training_only_and_normalises():
-    model = torch.nn.Flatten()
-    wrapped = cifar.CifarInput(model, torch.Generator().manual_seed(0), mean=(0.5,) * 3, std=(0.25,) * 3)
-    images = torch.rand(4, 3, 6, 6)
-    assert list(wrapped.parameters()) == []
-    wrapped.eval()
-    torch.testing.assert_close(wrapped(images), ((images - 0.5) / 0.25).flatten(1))
-    wrapped.train()
-    assert not torch.equal(wrapped(images), ((images - 0.5) / 0.25).flatten(1))
-
-
-def test_load_images_reads_a_local_file_and_rejects_bad_ones(images: Path, tmp_path: Path):
-    data = cifar.load_images(str(images), "unused", "cpu")
-    assert data["x_train"].shape == (48, 3, 8, 8) and data["x_train"].dtype == torch.float32
-    assert 0.0 <= data["x_train"].min() and data["x_train"].max() <= 1.0
-    assert data["x_val"] is data["x_test"] and data["y_test"].dtype == torch.int64
-    raw = np.load(images)
-    assert data["x_train"][5, 1, 2, 3].item() == pytest.approx(raw["x_train"][5, 2, 3, 1] / 255)
-    with pytest.raises(ValueError, match="npz"):
-        cifar.load_images(str(tmp_path / "missing.npz"), "", "cpu")
-    np.savez(tmp_path / "partial.npz", x_train=raw["x_train"], y_train=raw["y_train"])
-    with pytest.raises(ValueError, match="x_test"):
-        cifar.load_images(str(tmp_path / "partial.npz"), "", "cpu")
-    np.savez(tmp_path / "floats.npz", **{k: raw[k] for k in raw.files} | {"x_test": raw["x_test"] / 255.0})
-    with pytest.raises(ValueError, match="uint8"):
-        cifar.load_images(str(tmp_path / "floats.npz"), "", "cpu")
+def test_build_model_rejects_an_unknown_model():
     with pytest.raises(ValueError, match="model"):
         cifar.build_model("vgg16", 10, 32)
 

@@ -105,9 +105,15 @@ class DigitsConfig:
 
 @dataclass(frozen=True)
 class CifarConfig:
-    """The paper's CIFAR-10 setting (official script: ResNet-34, batch 128, 200 epochs, lr x0.1 at 150)."""
+    """The paper's CIFAR-10 setting (official script: ResNet-34, batch 128, 200 epochs, lr x0.1 at 150).
+
+    ``data`` is ``"download"`` (torchvision's ``dataset``, downloaded into ``data_dir`` if absent) or the path of a
+    local ``.npz`` of uint8 images (``x_train``, ``y_train``, ``x_test``, ``y_test``, as CIFAR's own arrays; see
+    :func:`paperzoo.shared.testbeds.classify.load_images`); ``dataset`` also sets the number of classes.
+    """
 
     dataset: str = "cifar10"
+    data: str = "download"
     data_dir: str = "~/.cache/paperzoo/cifar10"
     epochs: int = 200
     decay_epoch: int = 150
@@ -121,14 +127,17 @@ class CifarConfig:
     )
     # The official CIFAR script used the repository's early AdaBelief, whose decay was L2.
     adabelief_weight_decouple: bool = False
+    implementation: str = "compiled"
     device: str = "cuda"
-    num_workers: int = 4
 
     def __post_init__(self) -> None:
         check_one_of("dataset", self.dataset, ("cifar10", "cifar100"))
+        if self.data != "download" and not self.data.endswith(".npz"):
+            raise ValueError(f"data must be 'download' or the path of a .npz file, got {self.data!r}")
         check_positive_int("epochs", self.epochs)
         check_positive_int("decay_epoch", self.decay_epoch)
         check_positive_int("batch_size", self.batch_size)
+        check_one_of("implementation", self.implementation, IMPLEMENTATIONS)
         for opt, lr, wd in self.optimizers:
             check_one_of("optimizer", opt, OPTIMIZERS)
             check_positive(f"lr of {opt}", lr)

@@ -12,7 +12,6 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +26,17 @@ from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.progress import progress
-from paperzoo.shared.testbeds.classify import MLP, SmallCNN, as_tensors, evaluate, train_classifier, train_steps
+from paperzoo.shared.seeding import derive
+from paperzoo.shared.testbeds.classify import (
+    MLP,
+    CifarInput,
+    SmallCNN,
+    as_tensors,
+    evaluate,
+    load_images,
+    train_classifier,
+    train_steps,
+)
 from paperzoo.shared.torch import configure
 
 if TYPE_CHECKING:
@@ -239,55 +248,56 @@ def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, fl
     return fastest_learning_rates(lr_grid.select_learning_rates(per_seed, ("val_accuracy", "test_accuracy")))
 
 
-def run_cifar(config: CifarConfig, seed: int) -> Result:  # pragma: no cover - needs a GPU and CIFAR
-    """The paper's CIFAR experiment: each optimizer trains a ResNet-34 from the same initialisation."""
-    import torchvision
-    from torchvision import transforms
+def run_cifar(config: CifarConfig, seed: int) -> Result:
+    """The paper's CIFAR experiment: each optimizer trains a ResNet-34 from the same initialisation.
 
-    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-    train_tf = transforms.Compose(
-        [
-            transforms.RandomCrop(32, padding=4),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ]
-    )
-    test_tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
-    dataset = torchvision.datasets.CIFAR10 if config.dataset == "cifar10" else torchvision.datasets.CIFAR100
-    root = Path(config.data_dir).expanduser()
-    train_set = dataset(root, train=True, download=True, transform=train_tf)
-    test_set = dataset(root, train=False, download=True, transform=test_tf)
-    loader = torch.utils.data.DataLoader(
-        train_set,
-        config.batch_size,
-        shuffle=True,
-        num_workers=config.num_workers,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    test_loader = torch.utils.data.DataLoader(test_set, 500, num_workers=config.num_workers)
+    The official recipe: batch ``batch_size``, ``RandomCrop(32, padding=4)`` + horizontal flip + normalisation
+    (the shared :class:`~paperzoo.shared.testbeds.classify.CifarInput`, the same transforms applied on the
+    device), lr x0.1 at ``decay_epoch``; the test accuracy after every epoch. Every optimizer sees the same
+    initial weights, batch order and augmentation draws.
+    """
+    source = config.dataset if config.data == "download" else config.data
+    data = load_images(source, config.data_dir, config.device)
     n_classes = 10 if config.dataset == "cifar10" else 100
-    metrics, series = {}, {}
+    if int(data["y_train"].max()) >= n_classes or int(data["y_test"].max()) >= n_classes:
+        raise ValueError(f"data has labels outside the {n_classes} classes of {config.dataset}")
+    n_train, n_test = len(data["y_train"]), len(data["y_test"])
+    metrics: dict[str, float] = {}
+    series: dict[str, list[float]] = {}
     for opt, lr, wd in config.optimizers:
         torch.manual_seed(seed)
-        model = cifar_resnet34(n_classes).to(config.device)
+        augment = torch.Generator(config.device).manual_seed(derive(seed, "augmentation"))
+        order = torch.Generator().manual_seed(derive(seed, "batch order"))
+        model = CifarInput(cifar_resnet34(n_classes), augment).to(config.device)
         optimizer = make_optimizer(
-            opt, list(model.parameters()), lr, wd, weight_decouple=config.adabelief_weight_decouple
+            opt,
+            list(model.parameters()),
+            lr,
+            wd,
+            implementation=config.implementation,
+            weight_decouple=config.adabelief_weight_decouple,
         )
         schedule = torch.optim.lr_scheduler.StepLR(optimizer, config.decay_epoch, gamma=0.1)
-        accs = []
+        accs, losses = [], []
         for _ in progress(range(config.epochs), desc=opt):
             model.train()
-            for x, y in loader:
-                loss = F.cross_entropy(model(x.to(config.device)), y.to(config.device))
+            total = torch.zeros((), device=config.device)
+            for batch in torch.randperm(n_train, generator=order).to(config.device).split(config.batch_size):
+                loss = F.cross_entropy(model(data["x_train"][batch]), data["y_train"][batch])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                total += loss.detach() * len(batch)
             schedule.step()
             model.eval()
             with torch.no_grad():
-                correct = sum((model(x.to(config.device)).argmax(1).cpu() == y).sum().item() for x, y in test_loader)
-            accs.append(correct / len(test_set))
+                correct = sum(
+                    (model(x).argmax(1) == y).sum()
+                    for x, y in zip(data["x_test"].split(500), data["y_test"].split(500), strict=True)
+                )
+            accs.append(int(correct) / n_test)
+            losses.append(total.item() / n_train)
         metrics[f"{opt}/test_accuracy"] = accs[-1]
         series[f"{opt}/test_accuracy"] = accs
+        series[f"{opt}/train_loss"] = losses
     return Result(metrics, series)

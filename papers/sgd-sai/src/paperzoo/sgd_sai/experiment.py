@@ -5,7 +5,8 @@
 - :func:`run_full`: SGD-SaI, AdamW and SGD-momentum over their learning-rate grids on a tiny ViT (digits,
   :func:`run_vit`) and a character transformer (synthetic language, :func:`run_lm`);
   :func:`select_learning_rates` is its cross-seed aggregate step.
-- :func:`run_paper`: the official lr × weight-decay grid of ResNet-18 on CIFAR-10 (:mod:`paperzoo.sgd_sai.cifar`).
+- :func:`run_paper`: the official lr × weight-decay grid of ResNet-18 (:mod:`paperzoo.sgd_sai.cifar`) on CIFAR-10
+  (the shared testbed's :func:`~paperzoo.shared.testbeds.classify.load_images`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.progress import progress
 from paperzoo.shared.seeding import derive
-from paperzoo.shared.testbeds.classify import MLP, TinyViT, as_tensors, evaluate, train_classifier, train_steps
+from paperzoo.shared.testbeds.classify import (
+    MLP,
+    CifarInput,
+    TinyViT,
+    as_tensors,
+    evaluate,
+    load_images,
+    train_classifier,
+    train_steps,
+)
 from paperzoo.shared.torch import configure
 from paperzoo.shared.torch.optim import state_bytes_per_param
 
@@ -238,7 +248,7 @@ def run_paper(config: CifarGridConfig, seed: int) -> Result:
     Per optimizer: the best and the mean final test accuracy over its grid (the paper's Fig. 2 reads the
     spread: a robust optimizer is good over a wide region of the grid).
     """
-    data = cifar.load_images(config.data, config.data_dir, config.device)
+    data = load_images(config.data, config.data_dir, config.device)
     n_classes = int(data["y_train"].max().item()) + 1
     image_size = data["x_train"].shape[-1]
     metrics: dict[str, float] = {}
@@ -247,7 +257,7 @@ def run_paper(config: CifarGridConfig, seed: int) -> Result:
     for opt, lr, wd in progress(runs, desc=f"CIFAR grid, seed {seed}"):
         torch.manual_seed(seed)  # the same initial weights for every grid point
         augment = torch.Generator(config.device).manual_seed(derive(seed, "augmentation"))
-        model = cifar.CifarInput(cifar.build_model(config.model, n_classes, image_size), augment).to(config.device)
+        model = CifarInput(cifar.build_model(config.model, n_classes, image_size), augment).to(config.device)
         optimizer = make_optimizer(opt, list(model.parameters()), lr, wd, config.implementation)
         history = train_classifier(
             model,

@@ -1,7 +1,9 @@
 """Testbed: image classification for optimizer comparisons (torch).
 
 Task: scikit-learn's 8x8 digits (:func:`paperzoo.shared.data.load_digits_split`: 1149 train / 288
-    validation / 360 test images), in memory; ImageNet through torchvision for the papers' GPU settings.
+    validation / 360 test images), in memory; for the papers' GPU settings, CIFAR-10/100 (torchvision's download
+    or a local ``.npz`` of uint8 images, held on the device: :func:`load_images`, :class:`CifarInput`) and
+    ImageNet through torchvision.
 Model: :class:`SmallCNN` (two conv + BatchNorm blocks, 21.5k parameters, the stand-in for CIFAR CNNs),
     :class:`MLP`, :class:`TinyViT` (the stand-in for ViT/DeiT).
 Metrics: per epoch, train loss, validation accuracy and loss, test accuracy (:class:`History`), with
@@ -9,7 +11,8 @@ Metrics: per epoch, train loss, validation accuracy and loss, test accuracy (:cl
 Used by: adabelief, adamp, adan, sgd-sai.
 
 Minibatch training with the same initial weights and batch order for every optimizer given the seed,
-and the ImageNet loaders and bfloat16 training loop of the papers' own (GPU) settings.
+the CIFAR images and on-device crop + flip augmentation, and the ImageNet loaders and bfloat16 training loop
+of the papers' own (GPU) settings.
 """
 
 from __future__ import annotations
@@ -245,6 +248,99 @@ def train_classifier(
         history.val_loss.append(val_loss)
         history.test_accuracy.append(evaluate(model, data["x_test"], data["y_test"])[0])
     return history
+
+
+# --------------------------------------------------------------------------------- the papers' CIFAR setting
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)  # the values of the common CIFAR training scripts (kuangliu/pytorch-cifar)
+CIFAR_DATASETS = ("cifar10", "cifar100")
+IMAGE_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def random_crop_flip(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Per image: a random crop of the original size from the zero-padded image, then a horizontal flip with
+    probability 1/2 (torchvision's ``RandomCrop(size, padding)`` + ``RandomHorizontalFlip``, on a batch)."""
+    n, _, h, w = images.shape
+    padded = nn.functional.pad(images, (padding, padding, padding, padding))
+    dy, dx = (torch.randint(2 * padding + 1, (n,), generator=generator, device=images.device) for _ in range(2))
+    flip = torch.rand(n, generator=generator, device=images.device) < 0.5
+    rows = dy[:, None] + torch.arange(h, device=images.device)  # (n, h)
+    cols = dx[:, None] + torch.arange(w, device=images.device)  # (n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    index = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[index, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class CifarInput(nn.Module):
+    """The standard CIFAR input pipeline around ``model``: images in [0, 1] are augmented (training mode only,
+    :func:`random_crop_flip`) and normalised by ``mean``/``std`` before ``model`` sees them. It holds no
+    parameters of its own.
+
+    The same distribution as torchvision's ``RandomCrop(32, padding=4)``, ``RandomHorizontalFlip()``,
+    ``ToTensor()``, ``Normalize(mean, std)`` per image (zero padding before normalisation, a crop offset uniform
+    in [0, 2 * padding] per axis, a flip with probability 1/2), drawn from ``generator`` on the device.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        generator: torch.Generator,
+        mean: tuple[float, ...] = CIFAR10_MEAN,
+        std: tuple[float, ...] = CIFAR10_STD,
+        padding: int = 4,
+        augment: bool = True,
+    ) -> None:
+        super().__init__()
+        self.model, self.generator, self.padding, self.augment = model, generator, padding, augment
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.training and self.augment:
+            images = random_crop_flip(images, self.padding, self.generator)
+        return self.model((images - self.mean) / self.std)
+
+
+def load_images(source: str, data_dir: str, device: str) -> dict[str, torch.Tensor]:
+    """The train and test images as float tensors in [0, 1] (N, 3, H, W) and int64 labels, on ``device``.
+
+    ``source`` is ``"cifar10"`` or ``"cifar100"`` (torchvision's, downloaded into ``data_dir`` if absent) or
+    the path of a ``.npz`` file with ``x_train``, ``y_train``, ``x_test``, ``y_test``: uint8 images
+    (N, H, W, 3), as CIFAR's own arrays, and integer labels. The test images double as the validation split
+    (``x_val``): the papers' CIFAR scripts have none and report test accuracy.
+    """
+    if source in CIFAR_DATASETS:
+        import torchvision
+
+        dataset = torchvision.datasets.CIFAR10 if source == "cifar10" else torchvision.datasets.CIFAR100
+        root = Path(data_dir).expanduser()
+        sets = [dataset(root, train=train, download=True) for train in (True, False)]
+        arrays = {
+            "x_train": sets[0].data,
+            "y_train": np.asarray(sets[0].targets),
+            "x_test": sets[1].data,
+            "y_test": np.asarray(sets[1].targets),
+        }
+    else:
+        path = Path(source).expanduser()
+        if path.suffix != ".npz" or not path.is_file():
+            raise ValueError(f"data must be one of {CIFAR_DATASETS} or an existing .npz file, got {source!r}")
+        with np.load(path) as file:
+            missing = set(IMAGE_KEYS) - set(file.files)
+            if missing:
+                raise ValueError(f"{path} lacks the array(s) {sorted(missing)}")
+            arrays = {k: file[k] for k in IMAGE_KEYS}
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3 or len(x) != len(y):
+            raise ValueError(f"x_{split} must be uint8 images (N, H, W, 3) matching y_{split}, got {x.shape} {x.dtype}")
+    data = {}
+    for split in ("train", "test"):
+        data[f"x_{split}"] = torch.from_numpy(arrays[f"x_{split}"]).permute(0, 3, 1, 2).float().div(255).contiguous()
+        data[f"y_{split}"] = torch.from_numpy(np.asarray(arrays[f"y_{split}"], dtype=np.int64))
+    data["x_val"], data["y_val"] = data["x_test"], data["y_test"]
+    return {k: v.to(device) for k, v in data.items()}
 
 
 # ------------------------------------------------------------------------------- the papers' ImageNet setting

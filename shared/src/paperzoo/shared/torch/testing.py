@@ -1,4 +1,5 @@
-"""Helpers for the torch papers' tests: seeded parameters and gradients, a run's trajectory, tiny image folders.
+"""Helpers for the torch papers' tests: seeded parameters and gradients, a run's trajectory, tiny image folders
+and image arrays.
 
 Used by the optimizer papers' tests (and ``shared/tests``), so that each paper's test file holds only its checks.
 """
@@ -165,3 +166,27 @@ def write_image_folder(root: Path, classes: int = 2, train: int = 4, val: int = 
                 pixels = rng.integers(0, 128, (size, size, 3)) + 100 * c
                 Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
     return root
+
+
+def write_colour_images(
+    path: Path, n_train: int = 48, n_test: int = 24, size: int = 8, classes: int = 3, seed: int = 0
+) -> Path:
+    """A tiny CIFAR-like ``.npz`` (uint8 ``x_train``/``x_test`` (N, size, size, 3), int ``y_train``/``y_test``)
+    for the paper scales' start tests (:func:`paperzoo.shared.testbeds.classify.load_images`).
+
+    Labels cycle through ``classes`` (at most 3); each image is noise whose class channel is bright: crop- and
+    flip-invariant, so learnable under the standard augmentation.
+    """
+    if not 1 <= classes <= 3:
+        raise ValueError(f"classes must be in [1, 3] (one colour channel per class), got {classes}")
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.arange(n) % classes
+        images = rng.integers(0, 80, size=(n, size, size, 3))
+        images[np.arange(n), :, :, labels] += 170
+        return images.astype(np.uint8), labels
+
+    (x_train, y_train), (x_test, y_test) = split(n_train), split(n_test)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
