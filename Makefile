@@ -28,6 +28,9 @@ paper-%: ## the full CPU-scale reproduction of one paper (installs just its depe
 smoke-%: ## the seconds-long smoke run of one paper
 	$(RUN) --package paperzoo-$* python -m paperzoo.$(call module,$*) --scale smoke --out runs
 
+verify-%: ## re-run one paper's full scale into runs/verify and say whether this machine reproduces its committed results
+	$(RUN) --all-packages paperzoo verify --papers $*
+
 perf-%: ## the speed figures of one paper, as ratios against a baseline in the same process
 	$(RUN) --package paperzoo-$* python -m paperzoo.$(call module,$*) --perf --out runs
 

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from paperzoo.shared import Benchmark, Claim, Compare, MetricSpec, Result
+from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, Result
 from paperzoo.shared.benchmark import mean_and_std
 from paperzoo.shared.cli import main
 from paperzoo.shared.data import load_digits_split
@@ -234,3 +234,16 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     assert sum(x.tobytes() in flat for x in a.x_train) < 5  # digits has a few exact duplicate images
     with pytest.raises(ValueError, match="test_fraction"):
         load_digits_split(test_fraction=1.0)
+
+
+def test_declared_cross_machine_variation_widens_what_claims_cannot_tell():
+    """A margin smaller than what another machine's arithmetic moves a metric by is inconclusive."""
+    per_seed = [{"a/x": 0.90 + 0.001 * i, "b/x": 0.89 + 0.001 * i} for i in range(3)]  # a ahead by 0.01 each seed
+    claims = {s: (lambda config: (Claim("a beats b", Better("a/x", "b/x")),)) for s in ("smoke", "full")}
+    for variation, verdict in ((None, "reproduced"), (0.005, "reproduced"), (0.02, "inconclusive")):
+        spec = MetricSpec("*/x", "higher", 0.1, resolution=0.001, variation=variation)
+        bench = make(claims=claims, metrics=(spec,), aggregate={})
+        assert bench.claim_resolution_of("a/x") == max(0.001, variation or 0.0)
+        assert bench.summarize("full", per_seed)["claims"][0]["verdict"] == verdict
+    with pytest.raises(ValueError, match="variation"):
+        MetricSpec("*/x", "higher", 0.1, variation=-1.0)

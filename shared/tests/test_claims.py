@@ -136,6 +136,9 @@ def test_a_difference_below_the_resolution_is_inconclusive():
     assert result["verdict"] == "inconclusive" and "resolution" in result["detail"]
     claim_level = Claim("c", Better("a/x", "b/x", resolution=0.01)).evaluate(per_seed)
     assert claim_level["verdict"] == "inconclusive"
+    # A claim's own resolution cannot lower the metric's declared one: the larger applies.
+    finer = Claim("c", Better("a/x", "b/x", resolution=1e-4)).evaluate(per_seed, resolution=lambda name: 1 / 360)
+    assert finer["verdict"] == "inconclusive"
 
 
 def test_no_worse_with_delta_and_lower_is_better():

@@ -73,3 +73,16 @@ def test_chosen_lr_curves_pick_each_arms_chosen_run():
     ]
     curves = chosen_lr_curves(records, {"a/lr": 0.1, "b/lr": 0.01}, ["a", "b"], "loss")
     assert curves == {"a (lr 0.1)": [[3.0, 2.0], [4.0, 1.0]], "b (lr 0.01)": [[1.0, 0.5], [2.0, 0.1]]}
+
+
+def test_accuracies_within_the_tie_tolerance_go_to_the_lower_validation_loss():
+    # 0.3 leads 0.1 by half a validation example (n_val = 100): tied; 0.1 has the lower validation loss.
+    seed = runs("sgd", {0.1: 0.900, 0.3: 0.905}, {0.1: 0.8, 0.3: 0.9}, loss={0.1: 0.2, 0.3: 0.3})
+    assert select_learning_rates([seed], ())[0]["sgd/lr"] == 0.3  # the default: exact ties only
+    assert select_learning_rates([seed], (), tie_tolerance=1 / 100)[0]["sgd/lr"] == 0.1
+    assert select_learning_rates([seed], (), tie_tolerance=lambda arm: 1 / 1000)[0]["sgd/lr"] == 0.3  # per arm
+    # A lead of more than one example is not a tie.
+    wide = runs("sgd", {0.1: 0.90, 0.3: 0.92}, {0.1: 0.8, 0.3: 0.9}, loss={0.1: 0.2, 0.3: 0.3})
+    assert select_learning_rates([wide], (), tie_tolerance=1 / 100)[0]["sgd/lr"] == 0.3
+    with pytest.raises(ValueError, match="tie_tolerance must be >= 0"):
+        select_learning_rates([seed], (), tie_tolerance=-0.1)

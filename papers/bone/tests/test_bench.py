@@ -29,7 +29,7 @@ def test_aggregate_picks_the_lr_by_validation_and_adds_the_race_guard():
         {"bat": (90, 40, 151), "lora": (151, 80, 30), "pissa": (151, 151, 151)},
         {"bat": (0.2, 0.6, 0.1), "lora": (0.1, 0.5, 0.4), "pissa": (0.1, 0.3, 0.2)},
     )
-    out = select_learning_rates([m, m])[0]
+    out = select_learning_rates([m, m], 0.0)[0]
     assert out["bat/lr"] == 1e-2 and out["bat/steps_to_target"] == 40 and out["bat/lr_at_edge"] == 0
     assert out["lora/lr"] == 1e-2 and out["lora/steps_to_target"] == 80  # chosen by validation, not by speed
     assert out["bat_vs_lora/fewest_steps"] == 40

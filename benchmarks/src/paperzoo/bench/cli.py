@@ -1,6 +1,7 @@
-"""``paperzoo``: list, run, bench, compare, baseline, report and scaffold papers.
+"""``paperzoo``: list, run, bench, compare, verify, baseline, report and scaffold papers.
 
-Exit codes: 0 all good; 1 a regression, a failed smoke claim, a flipped full-scale verdict, or a paper
+Exit codes: 0 all good; 1 a regression, a failed smoke claim, a flipped full-scale verdict (``verify``: a
+committed verdict this machine does not reproduce), or a paper
 that crashed, hung or wrote invalid records (a malformed baseline or committed record is a FAIL naming
 the file and the field; the other papers still run); 2 a usage error (an unknown slug lists the known
 ones; no checkout; a bad --timeout); 128 + N when stopped by signal N (SIGINT 130, SIGTERM 143) after
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from paperzoo.bench import compare, readme, runner, scaffold
+from paperzoo.bench import compare, readme, runner, scaffold, verify
 from paperzoo.bench.discovery import Paper, discover, repo_root
 from paperzoo.shared.cli import DIRTY_OVERRIDE
 from paperzoo.shared.records import (
@@ -31,6 +33,7 @@ from paperzoo.shared.records import (
     write_json_atomic,
 )
 from paperzoo.shared.report import format_table
+from paperzoo.shared.runtime import EMULATED_ISA, apply_run_environment, emulate_isa
 
 TIMEOUTS_S = {"smoke": 120.0, "full": 1800.0}
 
@@ -92,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
         "rederive", help="re-derive committed full-scale summaries (means, claims) from their seed records"
     )
     red.add_argument("--papers", nargs="+", help="slugs (default: all with committed results)")
+
+    ver = sub.add_parser(
+        "verify", help="re-run papers' full scale and say whether this machine reproduces the committed results"
+    )
+    ver.add_argument("--papers", nargs="+", required=True)
+    ver.add_argument("--out", type=Path, help="where the run goes (default: runs/verify)")
+    ver.add_argument("--records", type=Path, help="compare the finished run under this folder; run nothing")
+    ver.add_argument("--timeout", type=positive_seconds, help="seconds per paper (default: 1800)")
+    ver.add_argument(
+        "--emulate-isa",
+        choices=sorted(EMULATED_ISA),
+        help="run with the instruction set capped (measures the cross-machine variation of each metric)",
+    )
 
     new = sub.add_parser("new-paper", help="scaffold papers/<slug> so that it passes the conformance tests")
     new.add_argument("slug")
@@ -223,6 +239,52 @@ def cmd_baseline(args: argparse.Namespace, registry: Mapping[str, Paper], root: 
     return status
 
 
+def cmd_verify(args: argparse.Namespace, registry: Mapping[str, Paper], root: Path) -> int:
+    """Run (or read) each paper's full scale and compare it with the committed records; 1 if a verdict differs."""
+    papers = select(registry, args.papers)
+    if args.records and args.emulate_isa:
+        raise UsageError("--emulate-isa applies to a run; --records reads a finished one")
+    committed_root = root / "benchmarks" / "results"
+    out = args.records or args.out or root / "runs" / "verify"
+    extra_env: dict[str, str] = {}
+    if args.emulate_isa:
+        capped = emulate_isa(apply_run_environment(dict(os.environ)), args.emulate_isa)
+        extra_env = {name: capped[name] for name in EMULATED_ISA[args.emulate_isa]}
+    status = 0
+    for paper in papers:
+        committed = runner.read_outcome(paper.slug, "full", committed_root)
+        if committed.status != runner.OK:
+            raise UsageError(f"{paper.slug}: no valid committed full-scale records: {committed.detail}")
+        assert committed.summary is not None
+        if args.records:
+            outcome = runner.read_outcome(paper.slug, "full", out, seeds=committed.summary["seeds"])
+        else:
+            print(f"running {paper.slug} (full) into {out} ...", file=sys.stderr, flush=True)
+            outcome = runner.run_paper(paper, "full", out, args.timeout or TIMEOUTS_S["full"], extra_env=extra_env)
+            print(f"  {outcome.status} in {outcome.wall_time_s:.1f} s", file=sys.stderr, flush=True)
+        if outcome.status != runner.OK:
+            print(f"{paper.slug}: the run did not finish: {outcome.status}: {outcome.detail}")
+            status = 1
+            continue
+        assert outcome.summary is not None
+        benchmark = importlib.import_module(f"{paper.module}.bench").BENCHMARK
+        moves = verify.metric_moves(benchmark, committed.seeds, outcome.seeds, committed.summary, outcome.summary)
+        text, same = verify.report(paper.slug, moves, verify.verdict_checks(committed.summary, outcome.summary))
+        print(f"committed at {_commit(committed.summary)}; this run at {_commit(outcome.summary)}")
+        print(text)
+        if args.emulate_isa:
+            rows = [(pattern, f"{value:.3g}") for pattern, value in verify.measured_variation(benchmark, moves).items()]
+            print(f"largest per-seed move with the instruction set capped at {args.emulate_isa}:")
+            print(format_table(("metric pattern", "max |diff|"), rows))
+        status = max(status, 0 if same else 1)
+    return status
+
+
+def _commit(summary: Mapping[str, Any]) -> str:
+    git = summary.get("git", {})
+    return f"{str(git.get('commit'))[:10]}{' (dirty)' if git.get('dirty') else ''}"
+
+
 def write_readme(
     root: Path, registry: Mapping[str, Paper], write: bool = True, papers: list[str] | None = None
 ) -> list[Path]:
@@ -255,11 +317,11 @@ def write_readme(
 
 
 def rederive(paper: Paper, results: Path) -> dict[str, Any]:
-    """Recompute a committed full-scale summary's means and claims from its seed records (nothing is run).
+    """Recompute a committed full-scale summary's means, claims and plots from its seed records (nothing is run).
 
-    The paper's current ``BENCHMARK`` rebuilds the recorded config and evaluates its current claims; run
-    facts (wall time, git commit of the run, plots) are kept, and ``rederived`` records when and at which
-    commit the verdicts were re-derived.
+    The paper's current ``BENCHMARK`` rebuilds the recorded config, evaluates its current claims and redraws
+    its figures (a changed cross-seed selection changes what they show); run facts (wall time, git commit of
+    the run) are kept, and ``rederived`` records when and at which commit the verdicts were re-derived.
     """
     benchmark = importlib.import_module(f"{paper.module}.bench").BENCHMARK
     path = summary_path(results, paper.slug, "full")
@@ -267,6 +329,8 @@ def rederive(paper: Paper, results: Path) -> dict[str, Any]:
     records = [read_json(seed_record_path(results, paper.slug, "full", seed)) for seed in summary["seeds"]]
     config = benchmark.config_from_dict("full", summary["config"])
     summary.update(benchmark.summarize("full", [r["metrics"] for r in records], config))
+    plot = benchmark.plot.get("full")
+    summary["plots"] = [p.name for p in plot(config, records, path.parent)] if plot else []
     summary["rederived"] = {"git": git_info(results), "utc": utc_now()}
     write_json_atomic(path, summary)
     return summary
@@ -298,6 +362,8 @@ def main(argv: list[str] | None = None, registry: Mapping[str, Paper] | None = N
             return cmd_compare(args, registry, root)
         if args.command == "baseline":
             return cmd_baseline(args, registry, root)
+        if args.command == "verify":
+            return cmd_verify(args, registry, root)
         if args.command == "rederive":
             results = root / "benchmarks" / "results"
             chosen = args.papers or [s for s in registry if summary_path(results, s, "full").is_file()]

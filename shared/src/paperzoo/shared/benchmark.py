@@ -51,6 +51,9 @@ class MetricSpec:
     ``better`` names (absolute, or relative to ``|baseline|`` when ``relative``). ``resolution`` is the
     smallest difference the metric can show (one test example, ``1/n_test``, for an accuracy): a claim
     whose mean difference is within it of the claim's threshold is inconclusive (:mod:`paperzoo.shared.claims`).
+    ``variation`` is how far one seed's full-scale value may move on another machine (absolute): measured with
+    ``paperzoo verify --emulate-isa`` (same code, narrower vector instructions), never guessed; ``None`` when
+    not measured. ``paperzoo verify`` reports the metrics that move by more.
     """
 
     pattern: str
@@ -58,11 +61,14 @@ class MetricSpec:
     tolerance: float
     relative: bool = False
     resolution: float = 0.0
+    variation: float | None = None
 
     def __post_init__(self) -> None:
         check_one_of("better", self.better, ("higher", "lower"))
         check_non_negative("tolerance", self.tolerance)
         check_non_negative("resolution", self.resolution)
+        if self.variation is not None:
+            check_non_negative("variation", self.variation)
 
     def matches(self, name: str) -> bool:
         return fnmatch.fnmatchcase(name, self.pattern)
@@ -148,6 +154,16 @@ class Benchmark:
         spec = self.spec_for(name)
         return spec.resolution if spec is not None else 0.0
 
+    def variation_of(self, name: str) -> float | None:
+        """The declared cross-machine variation of metric ``name`` (its first matching spec's), None when none."""
+        spec = self.spec_for(name)
+        return spec.variation if spec is not None else None
+
+    def claim_resolution_of(self, name: str) -> float:
+        """The resolution claims use for metric ``name``: its resolution or, where larger, its declared
+        cross-machine variation (a margin smaller than what another machine can move is no finding)."""
+        return max(self.resolution_of(name), self.variation_of(name) or 0.0)
+
     def claims_for(self, scale: str, config: Config) -> tuple[Claim, ...]:
         """The claims of ``scale`` for ``config`` (none for a scale that declares none)."""
         return tuple(self.claims[scale](config)) if scale in self.claims else ()
@@ -171,7 +187,7 @@ class Benchmark:
             "stds": stds,
             "n_seeds": len(per_seed),
             "regression": regression,
-            "claims": evaluate_claims(self.claims_for(scale, config), aggregated, self.resolution_of),
+            "claims": evaluate_claims(self.claims_for(scale, config), aggregated, self.claim_resolution_of),
         }
 
     def config_from_dict(self, scale: str, data: Mapping[str, Any]) -> Config:

@@ -14,8 +14,10 @@ weights, data and batch order: the default), Welch's interval otherwise. With th
 - ``not reproduced``: it lies on the other side;
 - ``inconclusive``: it straddles ``t``; or the mean difference is within the metric's declared
   *resolution* of ``t`` (one test example, ``1/n_test``, for an accuracy: no data can tell a smaller
-  gap); or a guard failed (two arms both at chance say nothing about which is better); or the method's
-  *mechanism* did not visibly act (an adaptive weight that never moved); or a seed gave no finite value;
+  gap; or, where larger, the metric's measured cross-machine variation: a margin another machine's
+  arithmetic can erase is no finding, :class:`paperzoo.shared.benchmark.MetricSpec`); or a guard
+  failed (two arms both at chance say nothing about which is better); or the method's *mechanism* did
+  not visibly act (an adaptive weight that never moved); or a seed gave no finite value;
 - ``missing``: a metric the claim names was not produced.
 
 A single seed (smoke scale) gives a zero-width interval: the point estimate, a regression check rather
@@ -207,7 +209,7 @@ class Better:
     """A beats B: ``A - B > margin`` (``better="higher"``) or ``B - A > margin`` (``better="lower"``).
 
     ``paired``: the arms share each seed's initial weights, data and batch order, so the interval is over
-    per-seed differences. ``resolution`` overrides the metric's declared resolution.
+    per-seed differences. ``resolution`` raises the compared metrics' declared resolution (the larger applies).
     """
 
     lhs: Term
@@ -345,10 +347,8 @@ class Claim:
         sign = 1.0 if statement.better == "higher" else -1.0  # orient so that larger means "lhs is better"
         d, lo, hi = sign * mean, min(sign * low, sign * high), max(sign * low, sign * high)
         t = statement.threshold
-        res = statement.resolution
-        if res is None:
-            names = [n for term in (statement.lhs, statement.rhs) if isinstance(n := resolve_term(term, means), str)]
-            res = max((resolution(n) for n in names), default=0.0)
+        names = [n for term in (statement.lhs, statement.rhs) if isinstance(n := resolve_term(term, means), str)]
+        res = max([statement.resolution or 0.0, *(resolution(n) for n in names)])
         raw_threshold = sign * t + 0.0  # the threshold on the raw difference lhs - rhs (+ 0.0: no "-0")
         if abs(d - t) < res:
             detail = f"difference within the resolution {res:.4g} of the threshold {raw_threshold:g}"

@@ -32,6 +32,7 @@ from paperzoo.shared.records import (
     write_json_atomic,
 )
 from paperzoo.shared.report import format_claims, format_metrics_table, format_number, format_table
+from paperzoo.shared.runtime import THREAD_LIMITS, apply_run_environment, configure_framework, jax_backend_started
 from paperzoo.shared.seeding import seed_everything
 
 log = logging.getLogger("paperzoo")
@@ -159,12 +160,28 @@ def run_scale(benchmark: Benchmark, scale: str, seeds: list[int], out: Path, dev
     return summary
 
 
+def fix_run_environment(framework: str) -> None:
+    """The run environment of :mod:`paperzoo.shared.runtime` for this process: one thread, deterministic kernels.
+
+    Called before any compute, so that ``make paper-<slug>`` computes exactly as the harness and the tests do.
+    JAX reads ``XLA_FLAGS`` when its backend starts: a paper whose import already started it would run with
+    other settings, which is an error here rather than a silent difference.
+    """
+    unset = [name for name in THREAD_LIMITS if name not in os.environ]
+    apply_run_environment()
+    if unset and jax_backend_started():
+        raise RuntimeError(f"JAX's backend started before the run environment was set ({', '.join(unset)} unset)")
+    configure_framework(framework)
+
+
 def main(benchmark: Benchmark, argv: list[str] | None = None) -> int:
     """Entry point of ``python -m paperzoo.<module>``.
 
     Every argument is validated before any compute (exit 2 with one line on stderr): seeds, the output
-    folder (created and written to), the device, the paper scale's permission.
+    folder (created and written to), the device, the paper scale's permission. The run environment
+    (threads, deterministic kernels) is fixed first (:func:`fix_run_environment`).
     """
+    fix_run_environment(benchmark.framework)
     args = build_parser(benchmark).parse_args(argv)
     try:
         return _main(benchmark, args)

@@ -39,6 +39,12 @@ def digits_split_sizes(test_fraction: float = 0.2, val_fraction: float = 0.2) ->
     return DIGITS_SIZE - n_test - n_val, n_val, n_test
 
 
+def digits_val_example() -> float:
+    """One validation example of :func:`load_digits_split`'s default split, as an accuracy (``1/288``): the
+    learning-rate tie tolerance of the digits papers (:func:`paperzoo.shared.lr_grid.select_learning_rates`)."""
+    return 1 / digits_split_sizes()[1]
+
+
 def load_digits_split(test_fraction: float = 0.2, val_fraction: float = 0.2, split_seed: int = 0) -> Split:
     """scikit-learn's 1797 8x8 digits, scaled to [0, 1], as images of shape (n, 8, 8) float32.
 

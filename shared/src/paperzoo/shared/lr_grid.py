@@ -9,14 +9,14 @@ that such a comparison means something. Framework-free.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from paperzoo.shared.claims import Compare
 
-# Validation accuracies within this of the best count as tied (accuracy moves in steps of 1/n).
+# Exact ties (up to float rounding) of a mean number of steps or of accuracies without a declared resolution.
 TIE_TOLERANCE = 1e-9
 
 
@@ -25,12 +25,20 @@ def grid_key(arm: str, lr: float) -> str:
     return f"{arm}@{lr:g}"
 
 
-def select_learning_rates(per_seed: list[dict[str, float]], metrics: Sequence[str]) -> list[dict[str, float]]:
+def select_learning_rates(
+    per_seed: list[dict[str, float]],
+    metrics: Sequence[str],
+    tie_tolerance: float | Callable[[str], float] = 0.0,
+) -> list[dict[str, float]]:
     """Per arm, the learning rate with the best mean validation accuracy over all seeds.
 
     The arms are every ``<arm>`` of a key ``<arm>@<lr>/<metric>`` in the first seed's metrics; each run
-    must record ``val_accuracy`` and ``val_loss``. Ties (within :data:`TIE_TOLERANCE`) go to the lower mean
-    validation loss, then to the smaller learning rate. Each seed's metrics (copied) gain ``<arm>/lr``,
+    must record ``val_accuracy`` and ``val_loss``. The tie rule: mean validation accuracies within
+    ``tie_tolerance`` (plus :data:`TIE_TOLERANCE`) of the best are tied, and a tie goes to the lower mean
+    validation loss, then to the smaller learning rate. Papers pass one validation example (``1/n_val``): a
+    choice that one example decides is one that machine noise can flip, and the continuous validation loss
+    is the steadier judge. ``tie_tolerance`` is a number, or ``arm -> number`` for arms validated on sets of
+    different sizes. Each seed's metrics (copied) gain ``<arm>/lr``,
     ``<arm>/lr_at_edge`` (1 if the choice is the smallest or largest of the grid — a one-point grid
     included: nothing shows that the best learning rate lies inside it) and, for each of ``metrics``, the
     chosen run's ``<arm>/<metric>``.
@@ -45,13 +53,16 @@ def select_learning_rates(per_seed: list[dict[str, float]], metrics: Sequence[st
     out = [dict(m) for m in per_seed]
     arms = sorted({k.split("@")[0] for k in per_seed[0] if "@" in k})
     for arm in arms:
+        tolerance = tie_tolerance(arm) if callable(tie_tolerance) else tie_tolerance
+        if not tolerance >= 0:
+            raise ValueError(f"tie_tolerance must be >= 0, got {tolerance!r} for {arm!r}")
         lrs = sorted({float(k.split("@")[1].split("/")[0]) for k in per_seed[0] if k.startswith(f"{arm}@")})
 
         def mean(metric: str, lr: float, a: str = arm) -> float:
             return float(np.mean([m[f"{grid_key(a, lr)}/{metric}"] for m in per_seed]))
 
         top = max(mean("val_accuracy", lr) for lr in lrs)
-        tied = [i for i, lr in enumerate(lrs) if mean("val_accuracy", lr) >= top - TIE_TOLERANCE]
+        tied = [i for i, lr in enumerate(lrs) if mean("val_accuracy", lr) >= top - tolerance - TIE_TOLERANCE]
         best = min(tied, key=lambda i: (mean("val_loss", lrs[i]), i))
         chosen = grid_key(arm, lrs[best])
         for m in out:

@@ -157,6 +157,16 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+# Metrics that measure this machine's speed (seconds, rates per second, shares of time) end in one of these:
+# they vary from run to run by nature, so reproducibility checks leave them out.
+TIMING_SUFFIXES = ("_s", "_time_share")
+
+
+def is_timing(name: str) -> bool:
+    """Whether metric ``name`` is a timing (its last ``/`` segment ends in one of :data:`TIMING_SUFFIXES`)."""
+    return name.rsplit("/", 1)[-1].endswith(TIMING_SUFFIXES)
+
+
 def seed_record_path(out: str | os.PathLike[str], slug: str, scale: str, seed: int) -> Path:
     """``OUT/<slug>/<scale>/seed-<n>.json``."""
     return Path(out) / slug / scale / f"seed-{seed}.json"

@@ -217,6 +217,9 @@ def full_claims(config: DigitsConfig) -> tuple[Claim, ...]:
     )
 
 
+_TEST_IMAGE = 1 / digits_split_sizes()[2]  # the resolution of a test accuracy
+_EVAL_EVERY = DigitsConfig().eval_every  # ... and of a number of steps to the target
+
 BENCHMARK = Benchmark(
     slug="adabelief",
     title="AdaBelief Optimizer (Zhuang et al., NeurIPS 2020)",
@@ -225,15 +228,23 @@ BENCHMARK = Benchmark(
     seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2)},
     run={"smoke": experiment.run_smoke, "full": experiment.run_digits, "paper": experiment.run_cifar},
     claims={"smoke": smoke_claims, "full": full_claims},
+    # variation: the largest per-seed move of the full scale with the instruction set capped at AVX2 (`paperzoo
+    # verify --papers adabelief --emulate-isa avx2`, 2026-12-05, against the records of commit 3777863): grid
+    # points ("@") at unstable learning rates move most (Adam at 3e-2: 0.142 validation accuracy), the chosen
+    # runs 3 test images and 12 steps (3 evaluations). A claim's margin must exceed it (paperzoo.shared.benchmark).
     metrics=(
-        MetricSpec("*accuracy*", better="higher", tolerance=0.03, resolution=1 / digits_split_sizes()[2]),
+        MetricSpec("*@*accuracy*", better="higher", tolerance=0.03, resolution=_TEST_IMAGE, variation=0.143),
+        MetricSpec("*accuracy*", better="higher", tolerance=0.03, resolution=_TEST_IMAGE, variation=0.0084),
         MetricSpec("*loss_ratio", better="lower", tolerance=0.5, relative=True),
         MetricSpec("adabelief/constant_step_over_adam", better="higher", tolerance=0.05, relative=True),
         MetricSpec("*alternating_over_constant_step", better="lower", tolerance=0.05, relative=True),
         MetricSpec(
-            "*/steps_to_target", better="lower", tolerance=0.5, relative=True, resolution=DigitsConfig().eval_every
+            "*@*/steps_to_target", better="lower", tolerance=0.5, relative=True, resolution=_EVAL_EVERY, variation=124
         ),
-        MetricSpec("*/beale_steps", better="lower", tolerance=0.1, relative=True),
+        MetricSpec(
+            "*/steps_to_target", better="lower", tolerance=0.5, relative=True, resolution=_EVAL_EVERY, variation=12
+        ),
+        MetricSpec("*/beale_steps", better="lower", tolerance=0.1, relative=True, variation=0),
     ),
     aggregate={"full": experiment.select_learning_rates},
     plot={"full": plots.plot_digits},

@@ -24,7 +24,7 @@ from paperzoo.adamp.models import BNCNN, StepMonitor, per_epoch_means, toy_traje
 from paperzoo.adamp.optimizer import SGDP, AdamP, scale_invariant_view
 from paperzoo.adamp.training import cosine_schedule, make_optimizer
 from paperzoo.shared import Result, lr_grid
-from paperzoo.shared.data import Split, load_digits_split
+from paperzoo.shared.data import Split, digits_val_example, load_digits_split
 from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.progress import progress
 from paperzoo.shared.testbeds.classify import as_tensors, imagenet_loaders, train_classifier, train_on_gpu
@@ -254,10 +254,10 @@ CHOSEN_METRICS = (
 def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
     """Per optimizer, the learning rate with the best mean validation accuracy over all seeds.
 
-    :func:`paperzoo.shared.lr_grid.select_learning_rates`: adds ``<opt>/lr``, ``<opt>/lr_at_edge`` and the
-    chosen run's :data:`CHOSEN_METRICS`.
+    :func:`paperzoo.shared.lr_grid.select_learning_rates` (within one validation example, the lower mean
+    validation loss): adds ``<opt>/lr``, ``<opt>/lr_at_edge`` and the chosen run's :data:`CHOSEN_METRICS`.
     """
-    return lr_grid.select_learning_rates(per_seed, CHOSEN_METRICS)
+    return lr_grid.select_learning_rates(per_seed, CHOSEN_METRICS, digits_val_example())
 
 
 # ---------------------------------------------------------------------------------------------- paper

@@ -29,7 +29,7 @@ from paperzoo.adan.training import (
     warmup_cosine,
 )
 from paperzoo.shared import Result, lr_grid
-from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.data import digits_val_example, load_digits_split
 from paperzoo.shared.progress import progress
 from paperzoo.shared.testbeds.classify import (
     MLP,
@@ -168,10 +168,13 @@ def run_full(config: DigitsConfig, seed: int) -> Result:
 def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
     """Per arm (model, optimizer, budget), the learning rate with the best mean validation accuracy over seeds.
 
-    :func:`paperzoo.shared.lr_grid.select_learning_rates`: adds ``<arm>/lr``, ``<arm>/lr_at_edge`` and the
-    chosen run's ``<arm>/val_accuracy``, ``/test_accuracy`` and ``/train_loss``.
+    :func:`paperzoo.shared.lr_grid.select_learning_rates` (within one validation example, the lower mean
+    validation loss): adds ``<arm>/lr``, ``<arm>/lr_at_edge`` and the chosen run's ``<arm>/val_accuracy``,
+    ``/test_accuracy`` and ``/train_loss``.
     """
-    return lr_grid.select_learning_rates(per_seed, ("val_accuracy", "test_accuracy", "train_loss"))
+    return lr_grid.select_learning_rates(
+        per_seed, ("val_accuracy", "test_accuracy", "train_loss"), digits_val_example()
+    )
 
 
 # ---------------------------------------------------------------------------------------------- paper

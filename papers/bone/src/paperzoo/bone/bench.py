@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from paperzoo.bone import experiment, perf, plots
@@ -235,7 +236,7 @@ BENCHMARK = Benchmark(
         MetricSpec("*accuracy", better="higher", tolerance=0.05),
         MetricSpec("*/steps_to_target", better="lower", tolerance=0.25, relative=True, resolution=1.0),
     ),
-    aggregate={"full": experiment.select_learning_rates},
+    aggregate={"full": functools.partial(experiment.select_learning_rates, tie_tolerance=1 / _FULL.finetune.n_val)},
     plot={"full": plots.plot_full},
     perf=perf.perf,
     paper_needs=(

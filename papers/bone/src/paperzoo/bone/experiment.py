@@ -153,10 +153,11 @@ SELECTED = (
 )  # fmt: skip
 
 
-def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Each method's learning rate by mean validation exact match over seeds (shared ``lr_grid``); then, per
-    seed, the fewer steps to the target of bat and each baseline (the race guard: one of them got there)."""
-    out = lr_grid.select_learning_rates(per_seed, SELECTED)
+def select_learning_rates(per_seed: list[dict[str, float]], tie_tolerance: float) -> list[dict[str, float]]:
+    """Each method's learning rate by mean validation exact match over seeds (shared ``lr_grid``; within
+    ``tie_tolerance``, one validation example, the lower mean validation loss); then, per seed, the fewer
+    steps to the target of bat and each baseline (the race guard: one of them got there)."""
+    out = lr_grid.select_learning_rates(per_seed, SELECTED, tie_tolerance)
     for m in out:
         for other in ("lora", "pissa"):
             if "bat/steps_to_target" in m and f"{other}/steps_to_target" in m:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def plot_full(config: FullConfig, records: list[dict[str, Any]], folder: Path) -> list[Path]:
     """Training loss of each method at its chosen learning rate (mean ± std over seeds)."""
-    chosen = select_learning_rates([r["metrics"] for r in records])[0]
+    chosen = select_learning_rates([r["metrics"] for r in records], 1 / config.finetune.n_val)[0]
     methods = [m for m in METHODS if f"{m}/lr" in chosen]
     curves = chosen_lr_curves(records, chosen, methods, "train_loss")
     return [
