@@ -243,7 +243,8 @@ def test_declared_cross_machine_variation_widens_what_claims_cannot_tell():
     for variation, verdict in ((None, "reproduced"), (0.005, "reproduced"), (0.02, "inconclusive")):
         spec = MetricSpec("*/x", "higher", 0.1, resolution=0.001, variation=variation)
         bench = make(claims=claims, metrics=(spec,), aggregate={})
-        assert bench.claim_resolution_of("a/x") == max(0.001, variation or 0.0)
-        assert bench.summarize("full", per_seed)["claims"][0]["verdict"] == verdict
+        claim = bench.summarize("full", per_seed)["claims"][0]
+        assert claim["verdict"] == verdict and claim["values"]["interval"] == pytest.approx([0.01, 0.01])
+    assert "widened by the cross-machine variation 0.02" in claim["detail"]
     with pytest.raises(ValueError, match="variation"):
         MetricSpec("*/x", "higher", 0.1, variation=-1.0)

@@ -137,6 +137,8 @@ def test_a_difference_below_the_resolution_is_inconclusive():
     claim_level = Claim("c", Better("a/x", "b/x", resolution=0.01)).evaluate(per_seed)
     assert claim_level["verdict"] == "inconclusive"
     # A claim's own resolution cannot lower the metric's declared one: the larger applies.
+    widened = Claim("c", Better("a/x", "b/x")).evaluate(per_seed, variation=lambda name: 0.002)  # interval ± 0.002
+    assert widened["verdict"] == "inconclusive" and "widened" in widened["detail"]
     finer = Claim("c", Better("a/x", "b/x", resolution=1e-4)).evaluate(per_seed, resolution=lambda name: 1 / 360)
     assert finer["verdict"] == "inconclusive"
 

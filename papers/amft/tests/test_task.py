@@ -6,9 +6,11 @@ import pytest
 
 from paperzoo.amft.task import (
     ID_DIGITS,
-    OOD_DIGITS,
+    ID_LENGTHS,
+    OOD_LENGTHS,
     Problem,
     left_pad,
+    length_pairs,
     make_split,
     max_trace_tokens,
     operand_lengths,
@@ -25,7 +27,7 @@ def test_trace_matches_the_brief_example():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_verifier_accepts_every_correct_trace_and_rejects_wrong_answers(seed):
-    for p in make_split(200, (*ID_DIGITS, *OOD_DIGITS), seed):
+    for p in make_split(200, (1, 2, 3, 4, 5), seed):
         assert verify(p, p.trace) == 1.0
         wrong = p.trace.rsplit("=", 1)[0] + f"={p.answer + 1}"
         assert verify(p, wrong) == 0.0
@@ -35,11 +37,23 @@ def test_verifier_accepts_every_correct_trace_and_rejects_wrong_answers(seed):
     assert verify(p, "=132") == 1.0  # the outcome reward checks the final answer only
 
 
-def test_id_and_ood_operand_lengths_are_disjoint():
-    id_lengths = operand_lengths(make_split(2000, ID_DIGITS, 0))
-    ood_lengths = operand_lengths(make_split(2000, OOD_DIGITS, 0))
-    assert id_lengths == set(ID_DIGITS) and ood_lengths == set(OOD_DIGITS)
-    assert not id_lengths & ood_lengths
+def test_id_and_ood_length_mixes_are_disjoint_but_share_every_length():
+    id_pairs = operand_lengths(make_split(2000, ID_LENGTHS, 0))
+    ood_pairs = operand_lengths(make_split(2000, OOD_LENGTHS, 0))
+    assert id_pairs == set(ID_LENGTHS) and ood_pairs == {(1, 3), (3, 1)}
+    assert not id_pairs & ood_pairs
+    # each OOD operand length is an ID length: only the mix of lengths is held out
+    assert {n for p in ood_pairs for n in p} <= {n for p in id_pairs for n in p} == set(ID_DIGITS)
+    assert all(abs(a - b) <= 1 for a, b in id_pairs)
+
+
+def test_length_pairs():
+    assert length_pairs((1, 2)) == ((1, 1), (1, 2), (2, 1), (2, 2))
+    assert length_pairs(((3, 1),)) == ((3, 1),)
+    with pytest.raises(ValueError, match="lengths"):
+        length_pairs(())
+    with pytest.raises(ValueError, match="lengths"):
+        length_pairs(((0, 2),))
 
 
 def test_tokenizer_round_trip_and_untokenizable_prompt(tok):
@@ -62,4 +76,5 @@ def test_sft_batch_masks_prompt_and_padding(tok):
         assert int(batch["attention_mask"][i].sum()) == len(p.prompt) + len(p.trace) + 2
     ids, mask = left_pad([[5, 6], [7]], tok.pad_id)
     assert ids.tolist() == [[5, 6], [tok.pad_id, 7]] and mask.tolist() == [[1, 1], [0, 1]]
-    assert max_trace_tokens(OOD_DIGITS) >= max(len(p.trace) + 1 for p in make_split(500, OOD_DIGITS, 0))
+    assert max_trace_tokens((4, 5)) >= max(len(p.trace) + 1 for p in make_split(500, (4, 5), 0))
+    assert max_trace_tokens(OOD_LENGTHS) == max_trace_tokens(ID_LENGTHS) == max_trace_tokens((3,))

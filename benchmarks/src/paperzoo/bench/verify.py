@@ -9,9 +9,11 @@ records in ``benchmarks/results/<slug>/full/``:
   learning rate): bit-identical, within the paper's declared cross-machine variation
   (``MetricSpec.variation``), or beyond it, listed with both values.
 
-The verdicts decide (exit 0 when all match); the metrics explain. ``--emulate-isa`` runs the paper with
-narrower vector instructions (:data:`paperzoo.shared.runtime.EMULATED_ISA`) on this machine: the largest
-move of each declared metric pattern is the measurement a paper's ``MetricSpec.variation`` records.
+Both sides' verdicts are re-derived from their seed records by the paper's current claims, so that only the
+records can differ. The verdicts decide (exit 0 when all match); the metrics explain. ``--emulate-isa`` runs
+the paper with narrower vector instructions (:data:`paperzoo.shared.runtime.EMULATED_ISA`) on this machine:
+the largest move of each declared metric pattern is the measurement a paper's ``MetricSpec.variation``
+records.
 """
 
 from __future__ import annotations
@@ -67,6 +69,14 @@ class VerdictCheck:
     @property
     def same(self) -> bool:
         return self.now is not None and self.now["verdict"] == self.committed["verdict"]
+
+
+def resummarize(
+    benchmark: Benchmark, summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``summary`` with its means and verdicts re-derived from ``records`` by the paper's current claims."""
+    config = benchmark.config_from_dict("full", summary["config"])
+    return {**summary, **benchmark.summarize("full", [r["metrics"] for r in records], config)}
 
 
 def metric_moves(

@@ -53,7 +53,8 @@ class MetricSpec:
     whose mean difference is within it of the claim's threshold is inconclusive (:mod:`paperzoo.shared.claims`).
     ``variation`` is how far one seed's full-scale value may move on another machine (absolute): measured with
     ``paperzoo verify --emulate-isa`` (same code, narrower vector instructions), never guessed; ``None`` when
-    not measured. ``paperzoo verify`` reports the metrics that move by more.
+    not measured. ``paperzoo verify`` reports the metrics that move by more, and a claim's interval is widened
+    by it on each side (:mod:`paperzoo.shared.claims`).
     """
 
     pattern: str
@@ -159,11 +160,6 @@ class Benchmark:
         spec = self.spec_for(name)
         return spec.variation if spec is not None else None
 
-    def claim_resolution_of(self, name: str) -> float:
-        """The resolution claims use for metric ``name``: its resolution or, where larger, its declared
-        cross-machine variation (a margin smaller than what another machine can move is no finding)."""
-        return max(self.resolution_of(name), self.variation_of(name) or 0.0)
-
     def claims_for(self, scale: str, config: Config) -> tuple[Claim, ...]:
         """The claims of ``scale`` for ``config`` (none for a scale that declares none)."""
         return tuple(self.claims[scale](config)) if scale in self.claims else ()
@@ -187,7 +183,9 @@ class Benchmark:
             "stds": stds,
             "n_seeds": len(per_seed),
             "regression": regression,
-            "claims": evaluate_claims(self.claims_for(scale, config), aggregated, self.claim_resolution_of),
+            "claims": evaluate_claims(
+                self.claims_for(scale, config), aggregated, self.resolution_of, lambda n: self.variation_of(n) or 0.0
+            ),
         }
 
     def config_from_dict(self, scale: str, data: Mapping[str, Any]) -> Config:

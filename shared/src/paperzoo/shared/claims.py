@@ -14,10 +14,11 @@ weights, data and batch order: the default), Welch's interval otherwise. With th
 - ``not reproduced``: it lies on the other side;
 - ``inconclusive``: it straddles ``t``; or the mean difference is within the metric's declared
   *resolution* of ``t`` (one test example, ``1/n_test``, for an accuracy: no data can tell a smaller
-  gap; or, where larger, the metric's measured cross-machine variation: a margin another machine's
-  arithmetic can erase is no finding, :class:`paperzoo.shared.benchmark.MetricSpec`); or a guard
-  failed (two arms both at chance say nothing about which is better); or the method's *mechanism* did
-  not visibly act (an adaptive weight that never moved); or a seed gave no finite value;
+  gap); or, for metrics whose cross-machine variation was measured
+  (:class:`paperzoo.shared.benchmark.MetricSpec`), the interval widened by it on each side straddles
+  ``t`` (a verdict another machine's arithmetic can flip is no finding); or a guard failed (two arms
+  both at chance say nothing about which is better); or the method's *mechanism* did not visibly act
+  (an adaptive weight that never moved); or a seed gave no finite value;
 - ``missing``: a metric the claim names was not produced.
 
 A single seed (smoke scale) gives a zero-width interval: the point estimate, a regression check rather
@@ -289,10 +290,16 @@ class Claim:
     guards: tuple[Threshold, ...] = ()
     mechanism: tuple[Threshold, ...] = ()
 
-    def evaluate(self, per_seed: Sequence[Metrics], resolution: Resolutions = _no_resolution) -> dict[str, Any]:
+    def evaluate(
+        self,
+        per_seed: Sequence[Metrics],
+        resolution: Resolutions = _no_resolution,
+        variation: Resolutions = _no_resolution,
+    ) -> dict[str, Any]:
         """The verdict on ``per_seed`` (one metrics mapping per seed), as a JSON-ready dict.
 
-        ``resolution(metric_name)`` is the declared resolution of a metric (0 when none). ``values`` holds
+        ``resolution(metric_name)`` is the declared resolution of a metric (0 when none), ``variation(name)`` its
+        declared cross-machine variation (0 when none). ``values`` holds
         the compared seed means (``lhs``, ``rhs``), each side's per-seed values and, for Better/NoWorse, the
         mean difference ``lhs - rhs`` with its interval (``difference``, ``interval``, ``level``, ``paired``).
         """
@@ -330,7 +337,7 @@ class Claim:
         if isinstance(self.statement, (Compare, Within)):
             ok, _ = self.statement.holds(means)
             return {**result, "verdict": REPRODUCED if ok else NOT_REPRODUCED}
-        return {**result, **self._interval_verdict(lhs, rhs, values, means, resolution)}
+        return {**result, **self._interval_verdict(lhs, rhs, values, means, resolution, variation)}
 
     def _interval_verdict(
         self,
@@ -339,6 +346,7 @@ class Claim:
         values: dict[str, Any],
         means: Mapping[str, float | None],
         resolution: Resolutions,
+        variation: Resolutions,
     ) -> dict[str, Any]:
         statement = self.statement
         assert isinstance(statement, (Better, NoWorse))
@@ -353,15 +361,22 @@ class Claim:
         if abs(d - t) < res:
             detail = f"difference within the resolution {res:.4g} of the threshold {raw_threshold:g}"
             return {"verdict": INCONCLUSIVE, "detail": detail}
+        # Widened by what another machine's arithmetic moves the compared metrics by: a verdict must survive it.
+        spread = max((variation(n) for n in names), default=0.0)
+        lo, hi = lo - spread, hi + spread
         if (lo > t) if isinstance(statement, Better) else (lo >= t):
             return {"verdict": REPRODUCED}
         if (hi <= t) if isinstance(statement, Better) else (hi < t):
             return {"verdict": NOT_REPRODUCED}
-        return {"verdict": INCONCLUSIVE, "detail": f"the interval straddles the threshold {raw_threshold:g}"}
+        widened = f", widened by the cross-machine variation {spread:.3g}," if spread else ""
+        return {"verdict": INCONCLUSIVE, "detail": f"the interval{widened} straddles the threshold {raw_threshold:g}"}
 
 
 def evaluate_claims(
-    claims: Sequence[Claim], per_seed: Sequence[Metrics], resolution: Resolutions = _no_resolution
+    claims: Sequence[Claim],
+    per_seed: Sequence[Metrics],
+    resolution: Resolutions = _no_resolution,
+    variation: Resolutions = _no_resolution,
 ) -> list[dict[str, Any]]:
     """Evaluate every claim on the same per-seed metrics."""
-    return [claim.evaluate(per_seed, resolution) for claim in claims]
+    return [claim.evaluate(per_seed, resolution, variation) for claim in claims]

@@ -231,7 +231,7 @@ BENCHMARK = Benchmark(
     # variation: the largest per-seed move of the full scale with the instruction set capped at AVX2 (`paperzoo
     # verify --papers adabelief --emulate-isa avx2`, 2026-12-05, against the records of commit 3777863): grid
     # points ("@") at unstable learning rates move most (Adam at 3e-2: 0.142 validation accuracy), the chosen
-    # runs 3 test images and 12 steps (3 evaluations). A claim's margin must exceed it (paperzoo.shared.benchmark).
+    # runs 3 test images and 12 steps (3 evaluations). Claims widen their intervals by it (paperzoo.shared.claims).
     metrics=(
         MetricSpec("*@*accuracy*", better="higher", tolerance=0.03, resolution=_TEST_IMAGE, variation=0.143),
         MetricSpec("*accuracy*", better="higher", tolerance=0.03, resolution=_TEST_IMAGE, variation=0.0084),

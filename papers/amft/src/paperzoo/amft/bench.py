@@ -4,7 +4,9 @@
   controller on scripted entropy sequences, and 30 steps of SFT-only, RL-only and AMFT on a 1-layer model.
 - full (minutes, 2 CPU cores): every regime of the brief (SFT-only, RL-only, SFT->RL, fixed mu in
   {0.2, 0.5, 0.8}, AMFT and its three ablations) at equal optimizer steps from one shared base model per
-  seed, on column-wise addition; greedy exact match on 500 ID (1-3 digit) and 500 OOD (4-5 digit) problems.
+  seed, on column-wise addition; greedy exact match on 500 ID problems (1-3 digit operands whose lengths
+  differ by at most one) and 500 OOD problems (a 1-digit and a 3-digit operand: a length mix held out of
+  fine-tuning, on which the base model has partial skill).
 - paper: the paper's math RL setting (official config): a hub causal LM (Qwen2.5-Math-7B) trained by each
   regime on OpenR1-Math-46k prompts and demonstrations, with a final-answer verifier as the reward, then greedy
   exact match of the final answer on MATH-500; for GPUs (``--allow-download``).
@@ -17,9 +19,9 @@ from dataclasses import dataclass, field
 from paperzoo.amft import experiment, plots
 from paperzoo.amft.math_rl import QWEN_MATH_TEMPLATE, MathData
 from paperzoo.amft.model import ModelConfig
-from paperzoo.amft.task import ID_DIGITS, max_trace_tokens
+from paperzoo.amft.task import ID_LENGTHS, OOD_LENGTHS, max_trace_tokens
 from paperzoo.amft.train import REGIMES, BaseConfig, TrainConfig
-from paperzoo.shared import Benchmark, Claim, Compare, Max, MetricSpec, NoWorse
+from paperzoo.shared import Benchmark, Better, Claim, Compare, Max, MetricSpec, NoWorse
 from paperzoo.shared.validate import check_one_of, check_positive_int
 
 
@@ -28,6 +30,15 @@ def _check_regimes(regimes: tuple[str, ...]) -> None:
         raise ValueError("regimes must name at least one regime")
     for r in regimes:
         check_one_of("regimes", r, REGIMES)
+
+
+def _check_lengths(id_lengths: tuple[tuple[int, int], ...], ood_lengths: tuple[tuple[int, int], ...]) -> None:
+    for name, pairs in (("id_lengths", id_lengths), ("ood_lengths", ood_lengths)):
+        if not pairs or any(len(p) != 2 or min(p) < 1 for p in pairs):
+            raise ValueError(f"{name} must be non-empty (len(a), len(b)) pairs of lengths >= 1, got {pairs}")
+    if set(id_lengths) & set(ood_lengths):
+        shared = sorted(set(id_lengths) & set(ood_lengths))
+        raise ValueError(f"ood_lengths must be disjoint from id_lengths, both hold {shared}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,9 @@ class SmokeConfig:
         )
     )
     regimes: tuple[str, ...] = ("sft", "rl", "amft")
+    workers: int = 1  # processes for the regimes (a pool's start-up would not fit the smoke budget)
+    id_lengths: tuple[tuple[int, int], ...] = ID_LENGTHS
+    ood_lengths: tuple[tuple[int, int], ...] = OOD_LENGTHS
     n_demos: int = 200
     n_eval: int = 50
     scripted_steps: int = 20
@@ -51,31 +65,44 @@ class SmokeConfig:
         _check_regimes(self.regimes)
         if "amft" not in self.regimes:
             raise ValueError(f"regimes must include 'amft' (the smoke claims check its mu), got {self.regimes}")
-        for name in ("n_demos", "n_eval", "scripted_steps"):
+        for name in ("n_demos", "n_eval", "scripted_steps", "workers"):
             check_positive_int(name, getattr(self, name))
+        _check_lengths(self.id_lengths, self.ood_lengths)
 
 
 @dataclass(frozen=True)
 class FullConfig:
-    """The CPU-scale reproduction: a ~0.33M-parameter Llama on column-wise addition, every regime."""
+    """The CPU-scale reproduction: a ~0.33M-parameter Llama on column-wise addition, every regime.
+
+    Controller deviations (README): eta_meta = 600 and eta_H = 0.1 instead of the official 1e-4 and 5e-4
+    (with those mu moves by < 0.01 in a 100-step run at this scale), K = 10 instead of 20 and H* over the
+    demonstrations' response positions instead of every non-pad position. ``TrainConfig()`` keeps the official
+    values: ``dataclasses.replace(config.train, eta_meta=1e-4, eta_entropy=5e-4, meta_update_freq=20,
+    target_entropy_positions="all")`` restores them.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     base: BaseConfig = field(
-        default_factory=lambda: BaseConfig(pretrain_steps=0, sft_steps=400, batch_size=32, sft_digits=(1, 2))
+        default_factory=lambda: BaseConfig(pretrain_steps=0, sft_steps=600, batch_size=32, sft_digits=(1, 2, 3))
     )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=60, batch_size=8, group_size=4, lr=3e-4, max_new_tokens=max_trace_tokens(ID_DIGITS),
-        warmup_steps=4, meta_update_freq=10, val_batch=16, eval_every=20, eval_problems=100,
+        steps=100, batch_size=8, group_size=4, lr=3e-4, max_new_tokens=max_trace_tokens(ID_LENGTHS),
+        warmup_steps=4, meta_update_freq=10, val_batch=32, eval_every=20, eval_problems=100,
+        eta_meta=600.0, eta_entropy=0.1, target_entropy_positions="response",
     ))  # fmt: skip
     regimes: tuple[str, ...] = REGIMES
+    workers: int = 2  # processes for the regimes (the 2 cores); the numbers do not depend on it
+    id_lengths: tuple[tuple[int, int], ...] = ID_LENGTHS
+    ood_lengths: tuple[tuple[int, int], ...] = OOD_LENGTHS
     n_demos: int = 2000  # the brief: limited demonstrations (2k traces) vs unlimited RL prompts
     n_eval: int = 500  # greedy exact match on 500 ID + 500 OOD problems
     device: str = "cpu"
 
     def __post_init__(self) -> None:
         _check_regimes(self.regimes)
-        check_positive_int("n_demos", self.n_demos)
-        check_positive_int("n_eval", self.n_eval)
+        for name in ("n_demos", "n_eval", "workers"):
+            check_positive_int(name, getattr(self, name))
+        _check_lengths(self.id_lengths, self.ood_lengths)
 
 
 @dataclass(frozen=True)
@@ -135,8 +162,8 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
     lo, hi = config.train.mu_min, config.train.mu_max
     return (
         Claim(
-            "The meta-gradient equals a central finite difference of U_val(theta'(mu)) (rel. err < 1e-4)",
-            Compare("amft/meta_grad_rel_err", "<", 1e-4),
+            "The val_reward meta-gradient equals a central finite difference of U_val(theta'(mu)) (rel. err < 1e-6)",
+            Compare("amft/meta_grad_rel_err", "<", 1e-6),
             guards=(Compare("amft/meta_grad_abs", ">", 1e-8),),
         ),
         Claim(f"mu stays within [mu_min, mu_max] = [{lo:g}, {hi:g}] (AMFT run)", Compare("amft/mu_min_seen", ">=", lo)),
@@ -173,6 +200,11 @@ def mu_moved(arm: str = "amft") -> Compare:
     return Compare(f"{arm}/mu_max_seen", ">=", f"{arm}/mu_min_seen", margin=MU_MOVED)
 
 
+#: The OOD claims' guard: the SFT arm solves at least this share of the OOD problems (an OOD set on which the
+#: arms score near zero cannot tell them apart).
+OOD_FLOOR = 0.05
+
+
 def full_claims(config: FullConfig) -> tuple[Claim, ...]:
     """AMFT no worse than SFT->RL and than the best fixed mu, on OOD and on ID (1 point of slack), for the
     regimes that ran; on per-seed values paired by seed (every regime of a seed starts from the seed's base
@@ -180,16 +212,18 @@ def full_claims(config: FullConfig) -> tuple[Claim, ...]:
 
     Resolution: one test problem, ``1 / n_eval`` (greedy exact match over the config's ``n_eval`` problems;
     claim-level, because ``n_eval`` differs between scales). Guards: each compared arm learned the ID task
-    (> 5% greedy exact match) and some arm solves OOD problems (> 1%, and more than one of the ``n_eval``
-    problems). Mechanism: AMFT's mu moved by at least :data:`MU_MOVED`.
+    (> 5% greedy exact match); for OOD, the SFT arm (the best OOD arm when it did not run) solves at least
+    :data:`OOD_FLOOR` of the OOD problems and more than one of them. Mechanism: AMFT's mu moved by at least
+    :data:`MU_MOVED`.
     """
-    ood_floor = max(0.01, 1.0 / config.n_eval)
+    ood_floor = max(OOD_FLOOR, 1.0 / config.n_eval)
     resolution = 1.0 / config.n_eval
     fixed = tuple(r for r in config.regimes if r.startswith("fixed_mu_"))
     mechanism = (mu_moved(),)
+    ood_arm = "sft/ood_accuracy" if "sft" in config.regimes else Max("*/ood_accuracy")
 
     def learned(*arms: str) -> tuple[Compare, ...]:
-        return (*(Compare(f"{a}/id_accuracy", ">", 0.05) for a in arms), Compare(Max("*/ood_accuracy"), ">", ood_floor))
+        return (*(Compare(f"{a}/id_accuracy", ">", 0.05) for a in arms), Compare(ood_arm, ">=", ood_floor))
 
     claims: list[Claim] = []
     if {"amft", "sft_then_rl"} <= set(config.regimes):
@@ -227,6 +261,14 @@ def full_claims(config: FullConfig) -> tuple[Claim, ...]:
                 mechanism=mechanism,
             )
         )
+    if "amft" in config.regimes:
+        claims.append(
+            Claim(
+                "AMFT's mu falls over training: imitation early, exploration later (mean mu, first vs last third)",
+                Better("amft/mu_early", "amft/mu_late"),
+                mechanism=mechanism,
+            )
+        )
     return tuple(claims)
 
 
@@ -239,7 +281,7 @@ BENCHMARK = Benchmark(
     run={"smoke": experiment.run_smoke, "full": experiment.run_full, "paper": experiment.run_paper},
     claims={"smoke": smoke_claims, "full": full_claims},
     metrics=(
-        MetricSpec("amft/meta_grad_rel_err", better="lower", tolerance=1e-4),
+        MetricSpec("amft/meta_grad_rel_err", better="lower", tolerance=1e-6),
         MetricSpec("amft/meta_grad_abs", better="higher", tolerance=0.5, relative=True),
         # resolution: one of the n_eval test problems, which differs by scale: declared on the claims
         MetricSpec("*accuracy", better="higher", tolerance=0.05),

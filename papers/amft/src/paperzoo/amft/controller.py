@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from paperzoo.amft.model import masked_mean
+from paperzoo.amft.model import at_least_float32, masked_mean
 from paperzoo.shared.validate import (
     check_non_negative,
     check_one_of,
@@ -45,25 +45,41 @@ META_SIGNS = ("descent", "official")
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     """H = -sum_v pi(v) log pi(v) per position (natural log; a uniform distribution gives log |V|)."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
+    logp = torch.log_softmax(at_least_float32(logits), dim=-1)
     return -(logp.exp() * logp).sum(-1)
 
 
-@torch.no_grad()
-def target_entropy(policy: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], max_batches: int = 20) -> float:
-    """H* = mean per-token entropy of the policy over at most ``max_batches`` SFT batches, non-pad positions only.
+TARGET_ENTROPY_POSITIONS = ("all", "response")
 
-    Each batch has ``input_ids`` and ``attention_mask``; ``policy(ids, mask)`` returns ``(logits, ...)``. The
-    entropy at position t is that of the next-token distribution; positions whose mask is 0 are ignored.
+
+@torch.no_grad()
+def target_entropy(
+    policy: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    max_batches: int = 20,
+    positions: str = "all",
+) -> float:
+    """H* = mean per-token entropy of the policy over at most ``max_batches`` SFT batches.
+
+    Each batch has ``input_ids`` and ``attention_mask`` (and ``labels`` for ``positions="response"``);
+    ``policy(ids, mask)`` returns ``(logits, ...)``. The entropy at position t is that of the next-token
+    distribution. ``positions="all"`` (the official trainer) averages over every non-pad position, prompt
+    included; ``"response"`` only over the positions that predict a demonstration token (label at t+1 not
+    -100), the positions whose counterpart H_t is measured on.
     """
     check_positive_int("max_batches", max_batches)
+    check_one_of("positions", positions, TARGET_ENTROPY_POSITIONS)
     total, count = 0.0, 0.0
     for i, batch in enumerate(batches):
         if i >= max_batches:
             break
         out = policy(batch["input_ids"], batch["attention_mask"])
         logits = out[0] if isinstance(out, tuple) else out.logits
-        mask = batch["attention_mask"].to(torch.float64)
+        if positions == "all":
+            mask = batch["attention_mask"].to(torch.float64)
+        else:
+            mask = torch.zeros(batch["labels"].shape, dtype=torch.float64, device=logits.device)
+            mask[:, :-1] = (batch["labels"][:, 1:] != -100).to(torch.float64)
         total += float((token_entropy(logits).double() * mask).sum())
         count += float(mask.sum())
     if count == 0:
@@ -212,6 +228,7 @@ def reinforce_surrogate(logprobs: torch.Tensor, action_mask: torch.Tensor, rewar
 __all__ = [
     "META_OBJECTIVES",
     "META_SIGNS",
+    "TARGET_ENTROPY_POSITIONS",
     "AdaptiveWeightController",
     "functional_objective",
     "masked_mean",

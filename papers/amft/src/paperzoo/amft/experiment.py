@@ -10,24 +10,33 @@ Every sub-seed is derived from the run's seed with :func:`paperzoo.shared.seedin
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import gc
 import logging
 import math
+import multiprocessing
 import random
 import time
 import warnings
 from typing import TYPE_CHECKING
 
 import torch
-from torch.nn import functional as F
 
-from paperzoo.amft.controller import AdaptiveWeightController, functional_objective, meta_gradient
+from paperzoo.amft.controller import AdaptiveWeightController, meta_gradient
 from paperzoo.amft.model import ModelConfig, PolicyWithValue, build_lm, load_lm
-from paperzoo.amft.rl import sft_loss
-from paperzoo.amft.task import ID_DIGITS, OOD_DIGITS, CharTokenizer, make_split, max_trace_tokens, sft_batch
-from paperzoo.amft.train import BaseConfig, TrainLog, clone_policy, greedy_accuracy, pretrain_base, train_regime
+from paperzoo.amft.rl import collect_rollouts, rl_loss, sft_loss
+from paperzoo.amft.task import CharTokenizer, Problem, make_split, max_trace_tokens, sft_batch
+from paperzoo.amft.train import (
+    BaseConfig,
+    TrainConfig,
+    TrainLog,
+    greedy_accuracy,
+    pretrain_base,
+    train_regime,
+    validation_objective,
+)
 from paperzoo.shared import Result
 from paperzoo.shared.progress import progress
 from paperzoo.shared.seeding import derive
@@ -55,25 +64,41 @@ def base_policy(model: ModelConfig, base: BaseConfig, seed: int) -> PolicyWithVa
     return pretrain_base(policy, tok, base, seed)
 
 
-def meta_gradient_check(seed: int) -> dict[str, float]:
-    """Relative error of :func:`meta_gradient` against a central finite difference in mu (float64, tiny model)."""
+@dataclasses.dataclass(frozen=True)
+class LowFirstDigit(Problem):
+    """An addition prompt with a reward a random policy earns: 1 when the completion starts with 0-4.
+
+    The meta-gradient checks need rewarded and unrewarded rollouts from an untrained policy (on the real
+    reward a random policy scores 0 and the REINFORCE surrogate is identically 0).
+    """
+
+    def reward(self, completion: str) -> float:
+        return float(completion[:1] in "01234" and completion[:1] != "")
+
+
+def meta_gradient_check(seed: int, meta_objective: str = "val_reward") -> dict[str, float]:
+    """Relative error of the trainer's meta-gradient against a central finite difference in mu.
+
+    A float64 1-layer GPT-2 policy (Llama's RMSNorm computes in float32), real rollouts: g_s from an SFT batch,
+    g_r from the PPO loss on sampled solutions, U_val from :func:`validation_objective` (``val_reward``: the
+    REINFORCE surrogate on fresh validation rollouts, fixed once drawn; or ``val_ce``). The finite difference
+    evaluates U_val at theta - alpha ((1 - mu) g_r + mu g_s) for mu +/- h.
+    """
     tok = CharTokenizer()
     torch.manual_seed(seed)
-    policy = PolicyWithValue(
-        build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=32, arch="gpt2"), tok.vocab_size)
+    lm = build_lm(ModelConfig(n_layer=1, n_embd=16, n_head=2, n_positions=96, arch="gpt2"), tok.vocab_size)
+    policy = PolicyWithValue(lm).double()
+    train, val = (
+        [LowFirstDigit(p.a, p.b) for p in make_split(8, (1, 2), derive(seed, "meta-gradient check batch", i))]
+        for i in range(2)
     )
-    policy = policy.double()
-    train, val, other = (
-        sft_batch(tok, make_split(4, (1, 2), derive(seed, "meta-gradient check batch", i))) for i in range(3)
-    )
-
-    def ce(forward):
-        logits, _ = forward(val["input_ids"], val["attention_mask"])
-        return F.cross_entropy(logits[:, :-1].flatten(0, 1), val["labels"][:, 1:].flatten(), ignore_index=-100)
-
-    u = functional_objective(policy, ce)
+    config = TrainConfig(val_batch=8, max_new_tokens=24, meta_objective=meta_objective)
+    generator = torch.Generator().manual_seed(derive(seed, "meta-gradient check rollouts"))
+    rollouts = collect_rollouts(policy, tok, train, 2, config.max_new_tokens, generator=generator)
+    controller = AdaptiveWeightController(meta_objective=meta_objective)
+    u = validation_objective(policy, controller, tok, val, random.Random(seed), config, generator)
     mu, lr = 0.6, 0.5
-    loss_s, loss_r = sft_loss(policy, train), sft_loss(policy, other)  # any two differentiable losses
+    loss_s, loss_r = sft_loss(policy, sft_batch(tok, train)), rl_loss(policy, rollouts)[0]
     m = meta_gradient(policy, loss_s, loss_r, u, mu, lr)
     params = dict(policy.named_parameters())
     grads = [
@@ -110,7 +135,12 @@ def scripted_controller(steps: int, mu_min: float = 0.05, mu_max: float = 0.95) 
 
 
 def regime_metrics(regime: str, tl: TrainLog, warmup_steps: int) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """The budget, mu and reward numbers of one regime's training log (and its curves)."""
+    """The budget, mu and reward numbers of one regime's training log (and its curves).
+
+    AMFT's regimes add mu's range after the warm-up and ``mu_early``/``mu_late``, the mean of mu over the first
+    and the last third of the steps after the warm-up (the paper's shape: imitation early, exploration later,
+    is ``mu_early > mu_late``).
+    """
     busy = tl.generation_s + tl.training_s
     metrics = {
         f"{regime}/final_mu": tl.mu[-1],
@@ -123,39 +153,71 @@ def regime_metrics(regime: str, tl: TrainLog, warmup_steps: int) -> tuple[dict[s
     series = {f"{regime}/mu": tl.mu, f"{regime}/reward": tl.reward, f"{regime}/eval_id_accuracy": tl.eval_id_accuracy}
     if regime.startswith("amft"):
         metrics |= {f"{regime}/target_entropy": tl.target_entropy, f"{regime}/mu_min_seen": min(tl.mu)}
-        metrics[f"{regime}/mu_max_seen"] = max(tl.mu[warmup_steps:])
+        trained = tl.mu[warmup_steps:]
+        third = max(1, len(trained) // 3)
+        metrics[f"{regime}/mu_max_seen"] = max(trained)
+        metrics[f"{regime}/mu_early"] = sum(trained[:third]) / third
+        metrics[f"{regime}/mu_late"] = sum(trained[-third:]) / third
         series |= {f"{regime}/meta_term": tl.meta_term, f"{regime}/entropy_term": tl.entropy_term}
         series[f"{regime}/entropy"] = tl.entropy
     return metrics, series
 
 
 # ---------------------------------------------------------------------------------------------- CPU scales
-def run_regimes(config: SmokeConfig | FullConfig, seed: int) -> Result:
-    """Every regime of ``config`` from the seed's base model; greedy exact match on ID and OOD test problems."""
+def run_regime(
+    config: SmokeConfig | FullConfig, seed: int, regime: str, base_state: dict[str, torch.Tensor]
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """One regime from the seed's base weights; greedy exact match on the ID and OOD test problems.
+
+    Self-contained (it rebuilds the splits from the seed), so that :func:`run_regimes` can run regimes in
+    worker processes with the same numbers as in one process.
+    """
     _quiet()
     # One intra-op thread: a ~0.4M-parameter model's ops are too small to split, and on a shared 2-core
     # machine OpenMP's barrier waits make two threads up to 60x slower than one (measured).
     configure(threads=1, deterministic=True)
     tok = CharTokenizer()
-    base = base_policy(config.model, config.base, seed)
+    policy = PolicyWithValue(build_lm(config.model, tok.vocab_size, tok.pad_id, tok.bos_id, tok.eos_id))
+    policy.load_state_dict(base_state)
     train_cfg = dataclasses.replace(config.train, device=config.device)
-    demos = make_split(config.n_demos, ID_DIGITS, derive(seed, "demonstrations"))
-    val = make_split(200, ID_DIGITS, derive(seed, "validation problems"))
-    id_eval = make_split(config.n_eval, ID_DIGITS, derive(seed, "ID test problems"))
-    ood_eval = make_split(config.n_eval, OOD_DIGITS, derive(seed, "OOD test problems"))
-    curve_eval = id_eval[: train_cfg.eval_problems]
+    demos = make_split(config.n_demos, config.id_lengths, derive(seed, "demonstrations"))
+    val = make_split(200, config.id_lengths, derive(seed, "validation problems"))
+    id_eval = make_split(config.n_eval, config.id_lengths, derive(seed, "ID test problems"))
+    ood_eval = make_split(config.n_eval, config.ood_lengths, derive(seed, "OOD test problems"))
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    policy, tl = train_regime(regime, policy, tok, demos, val, train_cfg, seed, id_eval[: train_cfg.eval_problems])
+    metrics = {f"{regime}/train_time_s": time.perf_counter() - start}
+    t_eval = time.perf_counter()
+    metrics[f"{regime}/id_accuracy"] = greedy_accuracy(policy, tok, id_eval, max_trace_tokens(config.id_lengths))
+    metrics[f"{regime}/ood_accuracy"] = greedy_accuracy(policy, tok, ood_eval, max_trace_tokens(config.ood_lengths))
+    metrics[f"{regime}/eval_time_s"] = time.perf_counter() - t_eval
+    m, series = regime_metrics(regime, tl, train_cfg.warmup_steps)
+    return metrics | m, series
+
+
+@functools.cache
+def _pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A process pool kept for the whole run (its workers import torch and transformers once)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+def run_regimes(config: SmokeConfig | FullConfig, seed: int) -> Result:
+    """Every regime of ``config`` from the seed's base model, on ``config.workers`` processes."""
+    _quiet()
+    configure(threads=1, deterministic=True)
+    base = {k: v.detach().clone() for k, v in base_policy(config.model, config.base, seed).state_dict().items()}
+    desc, n = f"regimes, seed {seed}", len(config.regimes)
+    if config.workers == 1:
+        outputs = [run_regime(config, seed, regime, base) for regime in progress(config.regimes, desc=desc, total=n)]
+    else:
+        futures = [_pool(config.workers).submit(run_regime, config, seed, r, base) for r in config.regimes]
+        outputs = [f.result() for f in progress(futures, desc=desc, total=n)]
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
-    for regime in progress(config.regimes, desc=f"regimes, seed {seed}", total=len(config.regimes)):
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        policy, tl = train_regime(regime, clone_policy(base), tok, demos, val, train_cfg, seed, curve_eval)
-        train_s = time.perf_counter() - start
-        t_eval = time.perf_counter()
-        metrics[f"{regime}/id_accuracy"] = greedy_accuracy(policy, tok, id_eval, max_trace_tokens(ID_DIGITS))
-        metrics[f"{regime}/ood_accuracy"] = greedy_accuracy(policy, tok, ood_eval, max_trace_tokens(OOD_DIGITS))
-        metrics |= {f"{regime}/train_time_s": train_s, f"{regime}/eval_time_s": time.perf_counter() - t_eval}
-        m, s = regime_metrics(regime, tl, train_cfg.warmup_steps)
+    for m, s in outputs:
         metrics |= m
         series |= s
     return Result(metrics, series)

@@ -125,9 +125,17 @@ class PolicyWithValue(nn.Module):
         return out.logits, values
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 if it is in a lower precision (bf16/fp16 logits), unchanged otherwise (float64 stays)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def token_logprobs_and_entropy(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log pi(x_{t+1} | x_<=t) and the entropy H_t = -sum_v pi(v) log pi(v) at positions 0..L-2."""
-    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    """log pi(x_{t+1} | x_<=t) and the entropy H_t = -sum_v pi(v) log pi(v) at positions 0..L-2.
+
+    Computed in at least float32 (a float64 model keeps float64, so that its gradients can be checked tightly).
+    """
+    logp = F.log_softmax(at_least_float32(logits[:, :-1]), dim=-1)
     taken = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
     entropy = -(logp.exp() * logp).sum(-1)
     return taken, entropy

@@ -12,11 +12,14 @@ if TYPE_CHECKING:
 
 
 def plot_full(config: FullConfig, records: list[dict[str, Any]], folder: Path) -> list[Path]:
-    """mu(t) of AMFT with its meta and entropy contributions; greedy ID accuracy curves per regime."""
+    """mu(t) of AMFT and its ablations, AMFT's meta and entropy contributions; greedy ID accuracy curves."""
     s = [r["series"] for r in records]
+    adaptive = [r for r in config.regimes if r.startswith("amft") and f"{r}/mu" in s[0]]
     paths = [] if "amft" not in config.regimes else [
-        plot_curves(folder / "amft_mu.png", {"mu (AMFT)": [x["amft/mu"] for x in s]},
-                    title="AMFT: imitation weight mu(t)", xlabel="step", ylabel="mu"),
+        plot_curves(folder / "amft_mu.png",
+                    {r: [x[f"{r}/mu"] for x in s] for r in adaptive},
+                    title="AMFT and its ablations: imitation weight mu(t) (1 = SFT warm-up)", xlabel="step",
+                    ylabel="mu"),
         plot_curves(folder / "amft_mu_terms.png",
                     {"meta term": [x["amft/meta_term"] for x in s],
                      "entropy term": [x["amft/entropy_term"] for x in s]},

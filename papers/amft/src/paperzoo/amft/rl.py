@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paperzoo.amft.model import PolicyWithValue, masked_mean, sample, token_logprobs_and_entropy
+from paperzoo.amft.model import PolicyWithValue, at_least_float32, masked_mean, sample, token_logprobs_and_entropy
 from paperzoo.amft.task import CharTokenizer, Problem, left_pad
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int, check_range
 
@@ -30,7 +30,8 @@ RL_LOSSES = ("ppo", "group")
 def sft_loss(policy: PolicyWithValue, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """L_SFT = mean_t CE(pi_theta(. | x, y_<t), y_t) over labelled (non -100) positions."""
     logits, _ = policy(batch["input_ids"], batch["attention_mask"])
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=-100)
+    flat = at_least_float32(logits[:, :-1].flatten(0, 1))
+    return F.cross_entropy(flat, batch["labels"][:, 1:].flatten(), ignore_index=-100)
 
 
 @dataclass
@@ -119,7 +120,7 @@ def collect_rollouts(
     action_mask = torch.cat([torch.zeros_like(mask[:, 1:]), gen_mask], dim=1)
     logits, values = policy(full_ids, full_mask)
     old_logprobs, _ = token_logprobs_and_entropy(logits, full_ids)
-    old_values = values[:, :-1].float() if values is not None else None
+    old_values = at_least_float32(values[:, :-1]) if values is not None else None
     if rl_loss == "ppo":
         if old_values is None:
             raise ValueError("rl_loss 'ppo' needs a policy with a value head (PolicyWithValue(value_head=True))")
@@ -180,7 +181,7 @@ def rl_loss(
     value_loss = torch.zeros((), device=loss.device)
     if config.kind == "ppo":
         # L_V = E[(V_t - R_t)^2]
-        value_loss = masked_mean((values[:, :-1].float() - batch.returns) ** 2, m)
+        value_loss = masked_mean((at_least_float32(values[:, :-1]) - batch.returns) ** 2, m)
         loss = loss + config.vf_coef * value_loss
     stats = {
         "pg_loss": pg_loss.detach(),

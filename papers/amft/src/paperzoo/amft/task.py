@@ -6,8 +6,12 @@ A problem ``47+85=`` has the demonstration (the "expert trace")::
 
 one column per operand digit, least significant first: ``a+b[+carry]=column_sum c<carry out>``, then
 ``=`` and the final answer; the model ends with ``<eos>``. The outcome reward is 1 when the text after the
-last ``=`` is the correct sum (the trace itself is not checked), 0 otherwise. In-distribution (ID)
-operands have 1-3 digits, out-of-distribution (OOD) operands 4-5 digits: their lengths never overlap.
+last ``=`` is the correct sum (the trace itself is not checked), 0 otherwise.
+
+Splits are drawn from operand-length pairs ``(len(a), len(b))``. In-distribution (ID): 1-3 digit operands
+whose lengths differ by at most one (:data:`ID_LENGTHS`); out-of-distribution (OOD): a 1-digit and a 3-digit
+operand (:data:`OOD_LENGTHS`), a mix of lengths held out of every fine-tuning split (demonstrations, RL and
+validation prompts) although each length, and the trace format, is in-distribution.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from paperzoo.shared.validate import check_positive_int
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 CHARS = tuple("0123456789+=| c")
 ID_DIGITS = (1, 2, 3)
-OOD_DIGITS = (4, 5)
+#: ID operand-length pairs: 1-3 digits, lengths differing by at most one.
+ID_LENGTHS = tuple((a, b) for a in ID_DIGITS for b in ID_DIGITS if abs(a - b) <= 1)
+#: OOD operand-length pairs: held out of fine-tuning (a 1-digit and a 3-digit operand, in either order).
+OOD_LENGTHS = ((1, 3), (3, 1))
 
 
 class CharTokenizer:
@@ -96,25 +103,41 @@ class Problem:
         return verify(self, completion)
 
 
-def make_problem(rng: random.Random, digits: Sequence[int]) -> Problem:
-    """A problem whose operands each have a length drawn from ``digits`` (no leading zeros)."""
+def length_pairs(lengths: Sequence[int] | Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Operand-length pairs: ``lengths`` itself if it holds pairs, else every pair of its lengths (a product)."""
+    if not lengths:
+        raise ValueError("lengths must name at least one operand length or length pair, got an empty sequence")
+    if all(isinstance(x, int) for x in lengths):
+        return tuple((a, b) for a in lengths for b in lengths)
+    pairs = tuple((int(a), int(b)) for a, b in lengths)
+    if any(min(p) < 1 for p in pairs):
+        raise ValueError(f"lengths must be >= 1 digit, got {pairs}")
+    return pairs
 
-    def operand() -> int:
-        n = rng.choice(list(digits))
+
+def make_problem(rng: random.Random, lengths: Sequence[int] | Sequence[tuple[int, int]]) -> Problem:
+    """A problem whose operand lengths are a pair drawn uniformly from :func:`length_pairs` (no leading zeros).
+
+    With plain lengths ``(1, 2, 3)`` each operand's length is uniform over them, independently of the other's.
+    """
+    la, lb = rng.choice(length_pairs(lengths))
+
+    def operand(n: int) -> int:
         return rng.randint(0 if n == 1 else 10 ** (n - 1), 10**n - 1)
 
-    return Problem(operand(), operand())
+    return Problem(operand(la), operand(lb))
 
 
-def make_split(n: int, digits: Sequence[int], seed: int) -> list[Problem]:
-    """``n`` problems with operand lengths from ``digits``, reproducible from ``seed``."""
+def make_split(n: int, lengths: Sequence[int] | Sequence[tuple[int, int]], seed: int) -> list[Problem]:
+    """``n`` problems with operand lengths from ``lengths`` (see :func:`make_problem`), reproducible from ``seed``."""
     check_positive_int("n", n)
     rng = random.Random(seed)
-    return [make_problem(rng, digits) for _ in range(n)]
+    return [make_problem(rng, lengths) for _ in range(n)]
 
 
-def operand_lengths(problems: Sequence[Problem]) -> set[int]:
-    return {len(str(p.a)) for p in problems} | {len(str(p.b)) for p in problems}
+def operand_lengths(problems: Sequence[Problem]) -> set[tuple[int, int]]:
+    """The operand-length pairs ``(len(a), len(b))`` that occur in ``problems``."""
+    return {(len(str(p.a)), len(str(p.b))) for p in problems}
 
 
 def verify(problem: Problem, completion: str) -> float:
@@ -146,7 +169,7 @@ def sft_batch(tok: CharTokenizer, problems: Sequence[Problem]) -> dict[str, torc
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def max_trace_tokens(digits: Sequence[int]) -> int:
-    """An upper bound on the trace length (with ``<eos>``) of operands with at most ``max(digits)`` digits."""
-    n = max(digits)
+def max_trace_tokens(lengths: Sequence[int] | Sequence[tuple[int, int]]) -> int:
+    """An upper bound on the trace length (with ``<eos>``) of operands of the given lengths or length pairs."""
+    n = max(max(p) for p in length_pairs(lengths))
     return n * len("9+9+1=19 c1|") + len("=") + n + 1 + 1

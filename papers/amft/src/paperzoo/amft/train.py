@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from paperzoo.amft.controller import (
+    TARGET_ENTROPY_POSITIONS,
     AdaptiveWeightController,
     functional_objective,
     meta_gradient,
@@ -76,6 +77,7 @@ class TrainConfig:
     max_new_tokens: int = 48
     warmup_steps: int = 5
     target_entropy_batches: int = 20
+    target_entropy_positions: str = "all"  # official: every non-pad position of the SFT batches
     mu0: float = 0.8  # official training config (the controller class default is 0.5)
     mu_min: float = 0.05
     mu_max: float = 0.95
@@ -114,6 +116,7 @@ class TrainConfig:
         check_non_negative("eta_entropy", self.eta_entropy)
         check_one_of("meta_objective", self.meta_objective, ("val_reward", "val_ce"))
         check_one_of("meta_sign", self.meta_sign, ("descent", "official"))
+        check_one_of("target_entropy_positions", self.target_entropy_positions, TARGET_ENTROPY_POSITIONS)
         check_one_of("mixed_precision", self.mixed_precision, ("no", "bf16", "fp16"))
 
 
@@ -183,7 +186,7 @@ def greedy_accuracy(
     return correct / len(problems)
 
 
-def _meta_objective(
+def validation_objective(
     policy: PolicyWithValue,
     controller: AdaptiveWeightController,
     tok: CharTokenizer,
@@ -192,7 +195,12 @@ def _meta_objective(
     config: TrainConfig,
     generator: torch.Generator,
 ) -> Callable:
-    """U_val(params): the REINFORCE surrogate of validation reward on fresh rollouts, or validation CE."""
+    """U_val(params) on ``config.val_batch`` problems drawn from ``val_demos`` (the controller's objective).
+
+    ``val_reward``: J_val ~= mean_i (R_i - mean R) sum_t log pi_params(a_it | s_it) on one fresh rollout per
+    problem (its gradient is the REINFORCE estimate of grad J_val, ascended); ``val_ce``: the mean token
+    cross-entropy of the demonstrations (a loss). Either is a function of the parameter dict.
+    """
     device = next(policy.parameters()).device
     problems = rng.sample(list(val_demos), config.val_batch)
     if controller.meta_objective == "val_ce":
@@ -252,12 +260,13 @@ def train_regime(
         batch = {k: v.to(device) for k, v in sft_batch(tok, problems).items()}
         mu = schedule(t)
         if controller is not None and t == config.warmup_steps:
-            # H* = mean entropy over <= 20 SFT batches after the warm-up, non-pad positions only
+            # H* = mean entropy over <= 20 SFT batches after the warm-up (non-pad or response positions)
             batches = (
                 {k: v.to(device) for k, v in sft_batch(tok, rng.sample(list(demos), config.batch_size)).items()}
                 for _ in range(config.target_entropy_batches)
             )
-            h_star = torch.tensor(target_entropy(module, batches, config.target_entropy_batches), device=device)
+            h = target_entropy(module, batches, config.target_entropy_batches, config.target_entropy_positions)
+            h_star = torch.tensor(h, device=device)
             controller.set_target_entropy(float(accelerator.reduce(h_star, "mean")))
             log.target_entropy = controller.target_entropy
         ro = None
@@ -286,7 +295,7 @@ def train_regime(
             m_t = 0.0
             if controller.is_meta_step(k):
                 # separate forward on the unwrapped module: autograd.grad must not run DDP's reducer hooks
-                u = _meta_objective(module, controller, tok, val_demos, rng, config, generator)
+                u = validation_objective(module, controller, tok, val_demos, rng, config, generator)
                 m_t = meta_gradient(
                     module, sft_loss(module, batch), rl_loss(module, ro, config.rl)[0], u, controller.mu, config.lr
                 )
@@ -390,4 +399,5 @@ __all__ = [
     "pretrain_base",
     "regime_schedule",
     "train_regime",
+    "validation_objective",
 ]

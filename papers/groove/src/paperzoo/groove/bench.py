@@ -164,7 +164,9 @@ BENCHMARK = Benchmark(
         MetricSpec("groove/buffer_score_error", better="lower", tolerance=0.0),
         MetricSpec("groove/grad_finite", better="higher", tolerance=0.0),
         MetricSpec("groove/finished_scores_finite", better="higher", tolerance=0.0),
-        MetricSpec("*/heldout_normalised", better="higher", tolerance=0.1),
+        # variation: the largest per-seed move with the instruction set capped at AVX2 (`paperzoo verify --papers
+        # groove --emulate-isa avx2`, 2026-12-05, against the records of commit 30cfc3b): 0.279.
+        MetricSpec("*/heldout_normalised", better="higher", tolerance=0.1, variation=0.28),
     ),
     plot={"full": plots.plot_full, "paper": plots.plot_full},
     perf=perf.perf,
