@@ -127,5 +127,10 @@ def test_git_info_ignores_the_harness_outputs_but_not_code(tmp_path):
 def test_timing_metrics_are_named_by_suffix():
     from paperzoo.shared.records import is_timing
 
-    assert is_timing("bone/step_ms") and is_timing("groove/compile_s") and is_timing("lpg/env_steps_per_s") and is_timing("amft/gen_time_share")
+    assert (
+        is_timing("bone/step_ms")
+        and is_timing("groove/compile_s")
+        and is_timing("lpg/env_steps_per_s")
+        and is_timing("amft/gen_time_share")
+    )
     assert not is_timing("adam/beale_steps") and not is_timing("pairs_share_tasks") and not is_timing("x_s/accuracy")

@@ -13,6 +13,8 @@ from paperzoo.eva.experiment import select_learning_rates
 from paperzoo.eva.train import FinetuneConfig, eva_batches, loss_metrics, rank_metrics
 
 LRS = (3e-3, 1e-2, 3e-2)
+ARMS = ("lora", "pissa", "eva_rho1", "eva_rho2", "lora_alpha_r", "eva_rho2_alpha_r")
+GRID = tuple((arm, LRS) for arm in ARMS)
 
 
 def seed_metrics(early: dict, val: dict, test: dict | None = None, rank_std: float = 1.3) -> dict:
@@ -29,24 +31,35 @@ def seed_metrics(early: dict, val: dict, test: dict | None = None, rank_std: flo
 
 def test_aggregate_picks_each_lr_by_validation_and_the_claims_read_it():
     early = {"lora": (2.0, 1.6, 1.0), "pissa": (1.5, 1.4, 1.3), "eva_rho1": (1.8, 1.3, 1.2),
-             "eva_rho2": (1.9, 1.4, 0.9)}  # fmt: skip
+             "eva_rho2": (1.9, 1.4, 0.9), "lora_alpha_r": (2.0, 1.6, 1.0),
+             "eva_rho2_alpha_r": (1.9, 1.7, 0.9)}  # fmt: skip
     val = {"lora": (0.05, 0.10, 0.02), "pissa": (0.08, 0.06, 0.0), "eva_rho1": (0.06, 0.12, 0.03),
-           "eva_rho2": (0.05, 0.09, 0.04)}  # fmt: skip
-    out = select_learning_rates([seed_metrics(early, val)] * 2)[0]
+           "eva_rho2": (0.05, 0.09, 0.04), "lora_alpha_r": (0.05, 0.10, 0.02),
+           "eva_rho2_alpha_r": (0.05, 0.11, 0.04)}  # fmt: skip
+    out = select_learning_rates([seed_metrics(early, val)] * 2, 0.0)[0]
     assert out["lora/lr"] == 1e-2 and out["lora/early_train_loss"] == 1.6  # by validation, not by early loss
     assert out["pissa/lr"] == 3e-3 and out["pissa/lr_at_edge"] == 1.0
+    assert out["eva_rho2_alpha_r/val_loss"] == pytest.approx(0.89)  # the chosen run's validation loss is reported
+    # the early-loss comparison reads EVA's run at LoRA's chosen rate, whatever EVA's own choice
+    shifted = select_learning_rates([seed_metrics(early, {**val, "lora": (0.2, 0.1, 0.0)})], 0.0)[0]
+    assert shifted["lora/lr"] == 3e-3 and shifted["eva_rho2/lr"] == 1e-2
+    assert shifted["eva_rho2/early_train_loss_at_lora_lr"] == 1.9 and shifted["eva_rho2/early_train_loss"] == 1.4
     verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [seed_metrics(early, val)])["claims"]]
-    # rho=2: early 1.4 < 1.6 reproduced; test 0.09 >= 0.10 not; rho=1: 1.3 < 1.6, 0.12 >= 0.10; ranks non-uniform
-    assert verdicts == ["reproduced", "not reproduced", "reproduced", "reproduced", "reproduced"]
+    # official rho=2: early 1.4 < 1.6 reproduced; test 0.09 >= 0.10 not; rho=1: 1.3 < 1.6, 0.12 >= 0.10;
+    # alpha = r rho=2: early 1.7 < 1.6 not; test 0.11 >= 0.10 reproduced; ranks non-uniform
+    assert verdicts == ["reproduced", "not reproduced", "reproduced", "reproduced", "not reproduced", "reproduced",
+                        "reproduced"]  # fmt: skip
 
 
 def test_claims_are_inconclusive_below_the_accuracy_guard_and_uniform_ranks_fail():
-    early = {m: (2.0, 1.5, 1.0) for m in ("lora", "pissa", "eva_rho1", "eva_rho2")}
+    early = {m: (2.0, 1.5, 1.0) for m in ARMS}
     val = {m: (0.01, 0.03, 0.02) for m in early}
     verdicts = [c["verdict"] for c in BENCHMARK.summarize("full", [seed_metrics(early, val, rank_std=0.0)])["claims"]]
-    assert verdicts[:4] == ["inconclusive"] * 4
-    assert verdicts[4] == "not reproduced"
-    assert len(full_claims(FullConfig())) == 5
+    assert verdicts[:6] == ["inconclusive"] * 6
+    assert verdicts[6] == "not reproduced"
+    assert len(full_claims(FullConfig())) == 7
+    # a grid without the alpha = r arms has only the headline's claims
+    assert len(full_claims(FullConfig(lr_grid=GRID[:4]))) == 5
 
 
 def test_loss_and_rank_metrics_hand_computed():
@@ -75,9 +88,14 @@ def test_eva_batches_are_seeded_full_batches(tok):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: FullConfig(methods=("lora", "dora")), "methods"),
-        (lambda: FullConfig(learning_rates=()), "learning_rates"),
-        (lambda: FullConfig(learning_rates=(1e-3, -1.0)), "learning_rates"),
+        (lambda: FullConfig(lr_grid=(("dora", LRS),)), "arm"),
+        (lambda: FullConfig(lr_grid=(("lora_alpha_2", LRS),)), "arm"),
+        (lambda: FullConfig(lr_grid=()), "lr_grid"),
+        (lambda: FullConfig(lr_grid=(("lora", ()),)), "lr_grid"),
+        (lambda: FullConfig(lr_grid=(("lora", (1e-3, -1.0)),)), "lr_grid"),
+        (lambda: FullConfig(lr_grid=(("lora", (1e-2, 1e-3)),)), "lr_grid"),
+        (lambda: FullConfig(lr_grid=(("lora", LRS), ("lora", LRS))), "twice"),
+        (lambda: FullConfig(workers=0), "workers"),
         (lambda: SmokeConfig(lr=0.0), "lr"),
         (lambda: FinetuneConfig(early_steps=500), "early_steps"),
         (lambda: FinetuneConfig(r=0), "r"),
@@ -96,7 +114,7 @@ def test_full_claims_are_built_from_the_config():
     """The early-loss window named by the claims is the config's."""
     short = FullConfig(finetune=FinetuneConfig(steps=50, early_steps=10))
     assert "first 10 steps" in full_claims(short)[0].text
-    assert "first 30 steps" in full_claims(FullConfig())[0].text
+    assert "first 30 steps, both at LoRA's chosen learning rate" in full_claims(FullConfig())[0].text
 
 
 def test_smoke_claims_follow_the_methods_run():
@@ -162,12 +180,11 @@ def test_eva_methods_need_a_state_and_share_lora_budget(tiny_llama):
 
 
 def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministically():
-    """``run_full`` end to end (tiny model, 4 steps): every method x learning rate is recorded, finite, the EVA
-    rank budget is kept, and the same seed gives the same numbers."""
+    """``run_full`` end to end (tiny model, 4 steps): every arm x learning rate is recorded, finite, the EVA rank
+    budget is kept, and the same seed gives the same numbers."""
     import math
 
     from paperzoo.eva.experiment import run_full
-    from paperzoo.eva.train import METHODS
     from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, PretrainConfig
 
     tiny = ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2)
@@ -185,15 +202,19 @@ def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministical
             eval_batch=8,
             eva_batch_size=8,
         ),
-        learning_rates=(1e-2,),
+        lr_grid=tuple((arm, (1e-2,)) for arm in ARMS),
         cache_dir=None,
         n_base_eval=5,
+        workers=1,
     )
     first, second = run_full(config, 0), run_full(config, 0)
-    for method in METHODS:
-        assert math.isfinite(first.metrics[f"{method}@0.01/val_loss"])
-        assert len(first.series[f"{method}@0.01/train_loss"]) == 4
+    for arm in ARMS:
+        assert math.isfinite(first.metrics[f"{arm}@0.01/val_loss"])
+        assert len(first.series[f"{arm}@0.01/train_loss"]) == 4
     assert first.metrics["eva_rho2/budget_error"] == 0.0
+    # the two scalings of one method start from the same weights but train differently
+    assert first.series["eva_rho2@0.01/train_loss"][0] == first.series["eva_rho2_alpha_r@0.01/train_loss"][0]
+    assert first.series["eva_rho2@0.01/train_loss"][-1] != first.series["eva_rho2_alpha_r@0.01/train_loss"][-1]
     timing = ("step_ms", "_s")
     assert {k: v for k, v in first.metrics.items() if not k.endswith(timing)} == {
         k: v for k, v in second.metrics.items() if not k.endswith(timing)
@@ -202,8 +223,9 @@ def test_full_scale_pipeline_on_a_micro_config_records_every_arm_deterministical
 
 def test_full_claims_follow_the_interval_rule_and_the_rank_mechanism():
     """Per-seed values as after the learning-rate choice: paired intervals over seeds; a gain below one test problem
-    is inconclusive; the rho = 2 comparisons need redistributed ranks (rank std > 0), the rho = 1 ones do not."""
-    config = FullConfig()
+    is inconclusive; the rho = 2 comparisons need redistributed ranks (rank std > 0), the rho = 1 ones do not
+    (the headline's arms only)."""
+    config = FullConfig(lr_grid=GRID[:4])
     claims = full_claims(config)
     n_test = config.finetune.n_test
 
@@ -211,7 +233,8 @@ def test_full_claims_follow_the_interval_rule_and_the_rank_mechanism():
         m = {"lora/early_train_loss": lora_early, "lora/test_accuracy": lora_acc, "lora/lr_at_edge": 0.0,
              "eva_rho2/rank_std": rank_std, "eva_rho2/eva_converged": 1.0, "eva_rho2/budget_error": 0.0}  # fmt: skip
         for arm in ("eva_rho1", "eva_rho2"):
-            m |= {f"{arm}/early_train_loss": eva_early, f"{arm}/test_accuracy": eva_acc, f"{arm}/lr_at_edge": 0.0}
+            m |= {f"{arm}/early_train_loss_at_lora_lr": eva_early, f"{arm}/test_accuracy": eva_acc,
+                  f"{arm}/lr_at_edge": 0.0}  # fmt: skip
         return m
 
     def verdicts(*seeds: tuple[float, ...]) -> list[str]:
@@ -233,3 +256,22 @@ def test_full_claims_follow_the_interval_rule_and_the_rank_mechanism():
                                                "not reproduced"]  # fmt: skip
     assert results[0]["detail"].startswith("mechanism did not act")
     assert BENCHMARK.resolution_of("eva_rho2/test_accuracy") == 1 / n_test
+
+
+def test_scaling_settings_set_each_layers_scale(tiny_llama, loader):
+    """Official EVA scripts: lora_alpha = 1 everywhere, EVA's alpha not adjusted, so layer l is scaled by 1 / rank_l
+    (LoRA: 1 / r); alpha = r: every layer of every method is scaled by 1 (EVA's alpha adjusted to rank_l)."""
+    from paperzoo.eva import EvaConfig, compute_eva_state
+    from paperzoo.eva.train import TARGETS, attach_method, parse_arm
+
+    state = compute_eva_state(tiny_llama(), loader, TARGETS, 4, EvaConfig(rho=2.0))
+    assert len(set(state.ranks.values())) > 1
+    for arm, expected in (("eva_rho2", lambda rank: 1 / rank), ("eva_rho2_alpha_r", lambda rank: 1.0),
+                          ("lora", lambda rank: 1 / 4), ("lora_alpha_r", lambda rank: 1.0)):  # fmt: skip
+        method, scaling = parse_arm(arm)
+        model = attach_method(tiny_llama(), method, 4, state, scaling).get_base_model()
+        for name, rank in state.ranks.items():
+            if rank > 0 or method == "lora":
+                layer = model.get_submodule(name)
+                assert layer.scaling["default"] == pytest.approx(expected(layer.r["default"])), (arm, name)
+                assert layer.r["default"] == (rank if method == "eva_rho2" else 4)

@@ -157,8 +157,8 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-# Metrics that measure this machine's speed (seconds, milliseconds, rates per second, shares of time) end in one of these:
-# they vary from run to run by nature, so reproducibility checks leave them out.
+# Metrics that measure this machine's speed (seconds, milliseconds, rates per second, shares of time) end in
+# one of these: they vary from run to run by nature, so reproducibility checks leave them out.
 TIMING_SUFFIXES = ("_s", "_ms", "_time_share")
 
 

@@ -2,8 +2,9 @@
 
 - :func:`run_smoke`: EVA (rho 1 and 2) on a random 2-layer Llama, against peft's ``get_eva_state_dict``; then a few
   fine-tuning steps of every method.
-- :func:`run_full`: pretrain a tiny Llama on addition (cached), EVA once per seed, fine-tune on subtraction with
-  every method x learning rate; :func:`select_learning_rates` is its cross-seed aggregate step.
+- :func:`run_full`: pretrain a tiny Llama on addition (cached), EVA once per seed and rho, fine-tune on subtraction
+  with every arm (method x scaling) x its learning rates, on worker processes; :func:`select_learning_rates` is its
+  cross-seed aggregate step.
 - :func:`run_paper`: a hub causal LM fine-tuned on MetaMathQA by LoRA, PiSSA and EVA (rho 1, 2), exact match on
   GSM8K and MATH (the shared :mod:`paperzoo.shared.testbeds.math_sft`).
 """
@@ -24,20 +25,23 @@ from paperzoo.eva.eva import EvaConfig, EvaState, compute_eva_state, init_lora_f
 from paperzoo.eva.train import (
     EVA_RHO,
     TARGETS,
+    arm_name,
     eva_batches,
     finetune,
     lora_config,
     loss_metrics,
+    parse_arm,
     rank_metrics,
     run_eva,
 )
 from paperzoo.shared import Result, lr_grid
 from paperzoo.shared.lr_grid import grid_key
-from paperzoo.shared.progress import progress
+from paperzoo.shared.parallel import run_jobs
 from paperzoo.shared.seeding import derive
 from paperzoo.shared.testbeds import math_sft
 from paperzoo.shared.testbeds.arithmetic_lm import (
     CharTokenizer,
+    Splits,
     build_llama,
     lm_batch,
     prepare_experiment,
@@ -103,7 +107,31 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 
 
 # ----------------------------------------------------------------------------------------------- full
+def finetune_job(
+    base_state: dict[str, torch.Tensor], config: FullConfig, arm: str, lr: float, splits: Splits, seed: int,
+    eva_state: EvaState | None,
+) -> tuple[dict[str, float], list[float]]:  # fmt: skip
+    """One grid run (``arm`` at ``lr``), in whichever process runs it (one thread, deterministic): its metrics
+    (unprefixed) and its training-loss curve."""
+    configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
+    method, scaling = parse_arm(arm)
+    f = config.finetune
+    res = finetune(base_state, config.pretrain.model, method, lr, f, splits, seed, CharTokenizer(), eva_state,
+                   scaling=scaling)  # fmt: skip
+    metrics = loss_metrics(res.train_loss, f) | {
+        "val_accuracy": res.val_accuracy,
+        "val_loss": res.val_loss,
+        "test_accuracy": res.test_accuracy,
+        "trainable_params": float(res.trainable_params),
+        "step_ms": res.step_ms,
+    }
+    return metrics, res.train_loss
+
+
 def run_full(config: FullConfig, seed: int) -> Result:
+    """Pretrain (cached) and evaluate the base model, run EVA once per rho on this seed's training problems, then
+    every arm of ``config.lr_grid`` at each of its learning rates (on ``config.workers`` processes). Metrics
+    ``<arm>@<lr>/<metric>`` per run, EVA's rank summary ``eva_rho<k>/<metric>``; series: training losses and ranks."""
     # One intra-op thread: the tiny model's ops are too small to split on a shared 2-core machine.
     configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
     tok = CharTokenizer()
@@ -116,25 +144,19 @@ def run_full(config: FullConfig, seed: int) -> Result:
     metrics: dict[str, float] = dict(experiment.metrics)
     series: dict[str, list[float]] = {}
     states = {}
-    for method in (m for m in config.methods if m in EVA_RHO):
-        # EVA depends on the base model and the data only: one state per seed, shared by the learning rates.
+    for method in sorted({parse_arm(arm)[0] for arm in config.arms} & set(EVA_RHO)):
+        # EVA depends on the base model and the data only: one state per seed, shared by learning rates and scalings.
         states[method], seconds = run_eva(base, tok, splits.train, f.r, EVA_RHO[method], f.eva_batch_size, seed)
         metrics |= {f"{method}/{k}": v for k, v in rank_metrics(states[method]).items()}
         metrics[f"{method}/eva_init_s"] = seconds
         series[f"{method}/ranks"] = [float(v) for v in states[method].ranks.values()]
-    runs = [(m, lr) for m in config.methods for lr in config.learning_rates]
-    for method, lr in progress(runs, desc=f"fine-tuning, seed {seed}", total=len(runs)):
-        res = finetune(base_state, config.pretrain.model, method, lr, f, splits, seed, tok, states.get(method))
-        key = grid_key(method, lr)
-        metrics |= {f"{key}/{k}": v for k, v in loss_metrics(res.train_loss, f).items()}
-        metrics |= {
-            f"{key}/val_accuracy": res.val_accuracy,
-            f"{key}/val_loss": res.val_loss,
-            f"{key}/test_accuracy": res.test_accuracy,
-            f"{key}/trainable_params": float(res.trainable_params),
-            f"{key}/step_ms": res.step_ms,
-        }
-        series[f"{key}/train_loss"] = res.train_loss
+    runs = [(arm, lr) for arm, lrs in config.lr_grid for lr in lrs]
+    jobs = [(base_state, config, arm, lr, splits, seed, states.get(parse_arm(arm)[0])) for arm, lr in runs]
+    results = run_jobs([(finetune_job, job) for job in jobs], config.workers, f"fine-tuning, seed {seed}")
+    for (arm, lr), (found, losses) in zip(runs, results, strict=True):
+        key = grid_key(arm, lr)
+        metrics |= {f"{key}/{k}": v for k, v in found.items()}
+        series[f"{key}/train_loss"] = losses
     return Result(metrics, series)
 
 
@@ -144,9 +166,20 @@ SELECTED = (
 )  # fmt: skip
 
 
-def select_learning_rates(per_seed: list[dict[str, float]]) -> list[dict[str, float]]:
-    """Each method's learning rate by mean validation exact match over seeds (shared ``lr_grid``)."""
-    return lr_grid.select_learning_rates(per_seed, SELECTED)
+def select_learning_rates(per_seed: list[dict[str, float]], tie_tolerance: float) -> list[dict[str, float]]:
+    """Each arm's learning rate by mean validation exact match over seeds (shared ``lr_grid``; within ``tie_tolerance``,
+    one validation problem, the lower mean validation loss); then, for each EVA
+    arm whose grid holds the learning rate chosen for LoRA under the same scaling, its early training loss at that
+    rate: ``<arm>/early_train_loss_at_lora_lr`` (the paper compares convergence at one shared learning rate)."""
+    out = lr_grid.select_learning_rates(per_seed, SELECTED, tie_tolerance)
+    for m in out:
+        for arm in {k.split("@")[0] for k in m if "@" in k}:
+            method, scaling = parse_arm(arm)
+            lora_lr = m.get(f"{arm_name('lora', scaling)}/lr")
+            key = f"{grid_key(arm, lora_lr)}/early_train_loss" if lora_lr is not None else ""
+            if method in EVA_RHO and key in m:
+                m[f"{arm}/early_train_loss_at_lora_lr"] = m[key]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- paper
@@ -177,7 +210,8 @@ def attach_paper_method(
 
         return get_peft_model(model, lora), None
     loader = SftBatches(tokenizer, train, config.svd_batch_size, config.max_length, seed)
-    state = compute_eva_state(model, loader, config.targets, config.r, EvaConfig(rho=EVA_RHO[method], tau=config.tau))
+    eva = EvaConfig(rho=EVA_RHO[method], tau=config.tau, adjust_scaling_factors=config.adjust_scaling_factors)
+    state = compute_eva_state(model, loader, config.targets, config.r, eva)
     return init_lora_from_eva(model, state, lora), state
 
 

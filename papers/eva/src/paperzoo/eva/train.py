@@ -8,6 +8,7 @@ initialisation, loaded into a peft LoRA model), all at the same rank budget (r =
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import statistics
 import time
@@ -38,16 +39,50 @@ METHODS = ("lora", "pissa", "eva_rho1", "eva_rho2")
 EVA_RHO = {"eva_rho1": 1.0, "eva_rho2": 2.0}
 
 
-def lora_config(r: int, method: str = "lora", targets: Sequence[str] = TARGETS) -> object:
-    """The peft ``LoraConfig`` every method starts from: rank r on ``targets``, ``lora_alpha = r`` (scaling 1, as
-    the Bone/PiSSA scripts; the EVA scripts' alpha is folded into the tuned learning rate), no dropout.
-    PiSSA: ``init_lora_weights="pissa"`` (exact SVD of W); LoRA and EVA: ``True`` (kaiming A, zero B; EVA then
-    overwrites A)."""
+# LoRA scaling settings: lora_alpha and EVA's adjust_scaling_factors (a layer's update is (alpha_l / rank_l) B A x).
+# - "official": the ml-jku/EVA train.py default lora_alpha = 1 for every method; EVA's redistributed layers keep
+#   alpha = 1 (train.py sets a rank_pattern and no alpha_pattern), so layer l is scaled by 1 / rank_l.
+# - "alpha_r": lora_alpha = r (scaling 1, as the Bone/PiSSA scripts); EVA adjusts alpha_l = alpha rank_l / r (peft's
+#   EvaConfig default, adjust_scaling_factors=True), so every layer is scaled by 1.
+SCALINGS = ("official", "alpha_r")
+
+
+def lora_alpha(r: int, scaling: str) -> float:
+    """The ``lora_alpha`` of a scaling setting (:data:`SCALINGS`): 1 (``"official"``) or r (``"alpha_r"``)."""
+    check_one_of("scaling", scaling, SCALINGS)
+    return 1.0 if scaling == "official" else float(r)
+
+
+def arm_name(method: str, scaling: str) -> str:
+    """A benchmark arm's name: the method under the official scaling (``eva_rho2``), else suffixed
+    (``eva_rho2_alpha_r``)."""
+    check_one_of("method", method, METHODS)
+    check_one_of("scaling", scaling, SCALINGS)
+    return method if scaling == "official" else f"{method}_{scaling}"
+
+
+def parse_arm(arm: str) -> tuple[str, str]:
+    """``(method, scaling)`` of an arm name made by :func:`arm_name`; ``ValueError`` for any other name."""
+    for scaling in SCALINGS[1:]:
+        if arm.endswith(f"_{scaling}"):
+            method = arm.removesuffix(f"_{scaling}")
+            if method in METHODS:
+                return method, scaling
+    if arm in METHODS:
+        return arm, SCALINGS[0]
+    suffixes = "/".join(f"_{s}" for s in SCALINGS[1:])
+    raise ValueError(f"arm must be a method of {METHODS}, optionally suffixed by {suffixes}; got {arm!r}")
+
+
+def lora_config(r: int, method: str = "lora", targets: Sequence[str] = TARGETS, alpha: float | None = None) -> object:
+    """The peft ``LoraConfig`` every method starts from: rank r on ``targets``, ``lora_alpha = alpha`` (default r,
+    scaling 1), no dropout. PiSSA: ``init_lora_weights="pissa"`` (exact SVD of W); LoRA and EVA: ``True`` (kaiming
+    A, zero B; EVA then overwrites A)."""
     from peft import LoraConfig
 
     return LoraConfig(
         r=r,
-        lora_alpha=r,
+        lora_alpha=float(r) if alpha is None else alpha,
         target_modules=list(targets),
         lora_dropout=0.0,
         bias="none",
@@ -75,16 +110,37 @@ def run_eva(
     return state, time.perf_counter() - start
 
 
-def attach_method(model: nn.Module, method: str, r: int, eva_state: EvaState | None = None) -> nn.Module:
-    """Wrap ``model`` in a peft LoRA model for ``method`` (EVA needs its precomputed ``eva_state``)."""
+Grid = tuple[tuple[str, tuple[float, ...]], ...]
+
+
+def check_grid(name: str, grid: Grid) -> None:
+    """A learning-rate grid per arm: every arm a name of :func:`arm_name`, once, with increasing positive rates."""
+    if not grid:
+        raise ValueError(f"{name} must hold at least one arm")
+    arms = [arm for arm, _ in grid]
+    if len(set(arms)) != len(arms):
+        raise ValueError(f"{name} names an arm twice: {arms}")
+    for arm, lrs in grid:
+        parse_arm(arm)
+        if not lrs or any(not lr > 0 for lr in lrs) or list(lrs) != sorted(set(lrs)):
+            raise ValueError(f"{name}[{arm!r}] must be increasing positive learning rates, got {lrs}")
+
+
+def attach_method(
+    model: nn.Module, method: str, r: int, eva_state: EvaState | None = None, scaling: str = "official"
+) -> nn.Module:
+    """Wrap ``model`` in a peft LoRA model for ``method`` under the ``scaling`` setting (:data:`SCALINGS`); EVA needs
+    its precomputed ``eva_state`` (its ``adjust_scaling_factors`` is set by the setting)."""
     check_one_of("method", method, METHODS)
+    config = lora_config(r, method, alpha=lora_alpha(r, scaling))
     if method in EVA_RHO:
         if eva_state is None:
             raise ValueError(f"method {method!r} needs an eva_state (compute_eva_state on the base model)")
-        return init_lora_from_eva(model, eva_state, lora_config(r))
+        adjust = dataclasses.replace(eva_state.config, adjust_scaling_factors=scaling == "alpha_r")
+        return init_lora_from_eva(model, dataclasses.replace(eva_state, config=adjust), config)
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(r, method))
+    return get_peft_model(model, config)
 
 
 @dataclass(frozen=True)
@@ -129,12 +185,14 @@ def finetune(
     eva_state: EvaState | None = None,
     evaluate: bool = True,
     probe: torch.Tensor | None = None,
+    scaling: str = "official",
 ) -> FinetuneResult:
-    """Fine-tune a fresh copy of the base weights by ``method`` at learning rate ``lr`` (the shared loop,
-    :func:`paperzoo.shared.testbeds.arithmetic_lm.finetune`: same batches for every method), evaluate greedily."""
+    """Fine-tune a fresh copy of the base weights by ``method`` under ``scaling`` at learning rate ``lr`` (the shared
+    loop, :func:`paperzoo.shared.testbeds.arithmetic_lm.finetune`: same batches for every method), evaluate
+    greedily."""
     return finetune_llama(
-        base_state, model_config, lambda model: attach_method(model, method, config.r, eva_state), lr, config.steps,
-        config.batch_size, splits, seed, tok, config.eval_batch, evaluate, probe,
+        base_state, model_config, lambda model: attach_method(model, method, config.r, eva_state, scaling), lr,
+        config.steps, config.batch_size, splits, seed, tok, config.eval_batch, evaluate, probe,
     )  # fmt: skip
 
 
