@@ -38,7 +38,7 @@ def sgd_setup():
     """A model and an SGD inner loop whose 'task' is a fixed episode id (deterministic inner loop)."""
     model = conv_policy(obs_shape=SHAPE, filters=4, kernel=4, stride=4, seed=3)
     inner = PolicyGradientInner(
-        model, InnerConfig(k=1, optimizer="sgd", learning_rate=0.5), collect=lambda task, rng: fixed_episode(task)
+        model, InnerConfig(k=1, optimizer="sgd", learning_rate=0.5), collect=lambda task, rng: [fixed_episode(task)]
     )
     return model, inner
 
@@ -73,7 +73,7 @@ def test_batched_identical_tasks_equals_serial():
     model = conv_policy(obs_shape=SHAPE, filters=4, kernel=4, stride=4, seed=5)
     # Adam with k = 2: equal phis need the optimiser state reset at every inner loop.
     inner = PolicyGradientInner(
-        model, InnerConfig(k=2, learning_rate=1e-2), collect=lambda task, rng: fixed_episode(task)
+        model, InnerConfig(k=2, learning_rate=1e-2), collect=lambda task, rng: [fixed_episode(task)]
     )
     theta = get_weights(model)
     Reptile(model, inner, outer_steps=4, epsilon0=0.5).outer_step(1, [11], np.random.default_rng(0))
@@ -117,6 +117,25 @@ def test_fresh_optimizer_reset_equals_new_instance():
     np.testing.assert_allclose(after_reset, new, rtol=1e-6)
 
 
+def test_a_batch_of_episodes_is_one_update_on_their_concatenation():
+    """Two episodes in one inner update: returns per episode (no return crosses an episode's end), normalised
+    together, and one SGD step on the loss over all their steps."""
+    a, b = fixed_episode(1, n=5), fixed_episode(2, n=7)
+    g = np.concatenate([discounted_returns(a.rewards, 0.9), discounted_returns(b.rewards, 0.9)])
+    np.testing.assert_allclose(normalised_returns([a.rewards, b.rewards], 0.9), (g - g.mean()) / g.std(), rtol=1e-5)
+    assert not np.allclose(g, discounted_returns(np.concatenate([a.rewards, b.rewards]), 0.9))
+    model = conv_policy(obs_shape=SHAPE, filters=4, kernel=4, stride=4, seed=8)
+    inner = PolicyGradientInner(model, InnerConfig(k=1, optimizer="sgd", learning_rate=0.5, gamma=0.9))
+    theta = get_weights(model)
+    obs, actions = np.concatenate([a.obs, b.obs]), np.concatenate([a.actions, b.actions])
+    with tf.GradientTape() as tape:
+        loss = reinforce_loss(model(obs), actions, normalised_returns([a.rewards, b.rewards], 0.9), 0.01)
+    grads = [gr.numpy() for gr in tape.gradient(loss, model.trainable_variables)]
+    inner.update([a, b])
+    for new, t, gr in zip(get_weights(model), theta, grads, strict=True):
+        np.testing.assert_allclose(new, t - 0.5 * gr, atol=1e-6)
+
+
 def test_reinforce_loss_and_returns_by_hand():
     np.testing.assert_allclose(discounted_returns(np.array([1.0, 0.0, 2.0]), 0.5), [1.5, 1.0, 2.0])
     w = normalised_returns(np.array([1.0, 0.0, 2.0]), 0.5)
@@ -139,6 +158,7 @@ def test_sine_regression_sanity():
     ("make", "name"),
     [
         (lambda: InnerConfig(k=-1), "k"),
+        (lambda: InnerConfig(episodes=0), "episodes"),
         (lambda: InnerConfig(optimizer="rmsprop"), "optimizer"),
         (lambda: InnerConfig(gamma=1.5), "gamma"),
         (lambda: linear_epsilon(4, 4, 1.0), "j"),

@@ -3,12 +3,14 @@
 Reptile (Nichol et al. 2018) meta-learns the initialisation of a small conv policy across Super Mario Bros
 levels; the initialisation is then adapted with k policy-gradient updates on a held-out level. Public API:
 
-- :class:`SuperMarioBros`, :func:`make_env`: the real game (nes-py) as a Gymnasium environment
-  (``paperzoo.ramario.envs``; importing it does not import TensorFlow);
+- :class:`SuperMarioBros`, :func:`make_env`: the real game (nes-py) as a Gymnasium environment;
+  :class:`MiniLevel`, :func:`mini_levels`: start states saved from the emulator just before a level's obstacles,
+  short episodes, x-progress as reward; :class:`EnvSet`: several environments as one (``paperzoo.ramario.envs``;
+  importing it does not import TensorFlow);
 - :func:`conv_policy`: the tf.keras policy; :class:`PolicyGradientInner`, :class:`InnerConfig`: the inner
   REINFORCE loop; :class:`Reptile`, :func:`reptile_step`, :func:`linear_epsilon`: the outer loop;
 - :func:`train_ppo`, :func:`train_dqn`: the baselines (tf.keras, own code);
-- :func:`adapt_and_evaluate`: few-shot evaluation by distance (max ``x_pos``).
+- :func:`adapt_and_evaluate`: few-shot evaluation by progress (max ``x_pos`` - start).
 
 TensorFlow-based names are loaded on first use, so ``paperzoo.ramario.envs`` stays light.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from paperzoo.ramario.envs import HELD_OUT_LEVEL, TRAIN_LEVELS, SuperMarioBros, make_env
+from paperzoo.ramario.envs import HELD_OUT_LEVEL, TRAIN_LEVELS, EnvSet, MiniLevel, SuperMarioBros, make_env, mini_levels
 
 _LAZY = {
     "conv_policy": "model",
@@ -37,10 +39,11 @@ _LAZY = {
     "train_dqn": "baselines.dqn",
     "adapt_and_evaluate": "evaluate",
     "run_episode": "rollout",
+    "run_episodes": "rollout",
     "sine_experiment": "sine",
 }
 
-__all__ = ["HELD_OUT_LEVEL", "TRAIN_LEVELS", "SuperMarioBros", "make_env", *_LAZY]
+__all__ = ["HELD_OUT_LEVEL", "TRAIN_LEVELS", "EnvSet", "MiniLevel", "SuperMarioBros", "make_env", "mini_levels", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

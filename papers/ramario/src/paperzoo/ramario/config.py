@@ -13,9 +13,11 @@ from paperzoo.shared.validate import check_non_negative, check_positive, check_p
 
 @dataclass(frozen=True)
 class InnerConfig:
-    """Inner-loop settings: ``k`` updates of REINFORCE (one episode each), the optimiser and the loss."""
+    """Inner-loop settings: ``k`` updates of REINFORCE, each on ``episodes`` episodes played in lockstep on as many
+    different environments of the task; the optimiser and the loss."""
 
     k: int = 3
+    episodes: int = 1
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     gamma: float = 0.99
@@ -24,6 +26,7 @@ class InnerConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 0:
             raise ValueError(f"k must be an integer >= 0, got {self.k!r}")
+        check_positive_int("episodes", self.episodes)
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         check_positive("learning_rate", self.learning_rate)

@@ -6,21 +6,23 @@ The paper does not name its inner RL loss; the brief's choice (documented in the
     A_t = (G_t - mean_t G) / (std_t G + 1e-8)                 (return normalisation)
     L(phi) = -(1/T) sum_t A_t log pi_phi(a_t | s_t) - beta (1/T) sum_t H(pi_phi(. | s_t)),  beta = 0.01
 
-One inner update is one gradient step of ``L`` on one freshly collected episode. The optimiser (Adam by
-default, SGD available) starts from a fresh state at every inner loop: Reptile's "phi <- theta" is a new
-learner (Nichol et al. 2018 reset Adam's moments per task in their few-shot code).
+One inner update is one gradient step of ``L`` on ``episodes`` freshly collected episodes (one per environment of
+the task drawn without replacement, played in lockstep; returns normalised over all their steps, ``T`` their
+total length; ``episodes = 1`` is plain single-episode REINFORCE). The optimiser (Adam by default, SGD available)
+starts from a fresh state at every inner loop: Reptile's "phi <- theta" is a new learner (Nichol et al. 2018
+reset Adam's moments per task in their few-shot code).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from paperzoo.ramario.config import InnerConfig
 from paperzoo.ramario.model import compiled_forward
-from paperzoo.ramario.rollout import Episode, run_episode
+from paperzoo.ramario.rollout import Episode, run_episodes
 from paperzoo.ramario.tf_runtime import tensorflow
 from paperzoo.shared.validate import check_positive, check_range
 
@@ -39,9 +41,11 @@ def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     return out
 
 
-def normalised_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
-    """``(G - mean G) / (std G + 1e-8)``: the REINFORCE weights A_t."""
-    g = discounted_returns(rewards, gamma)
+def normalised_returns(rewards: np.ndarray | Sequence[np.ndarray], gamma: float) -> np.ndarray:
+    """``(G - mean G) / (std G + 1e-8)``: the REINFORCE weights A_t, with ``G`` the discounted returns of each
+    episode (one reward array, or a list of them) concatenated and normalised together."""
+    episodes = [rewards] if isinstance(rewards, np.ndarray) else list(rewards)
+    g = np.concatenate([discounted_returns(r, gamma) for r in episodes])
     return ((g - g.mean()) / (g.std() + 1e-8)).astype(np.float32)
 
 
@@ -80,22 +84,23 @@ def make_optimizer(name: str, learning_rate: float, **kwargs: Any) -> keras.opti
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
 
 
-Collect = Callable[[Any, np.random.Generator], Episode]  # (task, rng) -> episode played by the current model
+Collect = Callable[[Any, np.random.Generator], list[Episode]]  # (task, rng) -> episodes of the current model
 
 
 class PolicyGradientInner:
-    """The inner loop of Reptile: ``k`` times, collect an episode on the task with ``pi_phi`` and take one
+    """The inner loop of Reptile: ``k`` times, collect episodes on the task with ``pi_phi`` and take one
     optimiser step on ``L(phi)``. Compiled train step and forward (``tf.function``), optimiser reset per loop.
 
-    ``self.k`` (from the config) may be changed between calls. ``collect(task, rng)`` plays one episode with
-    the model's current weights; by default ``task`` is a Gymnasium environment played with
-    :func:`run_episode`. Tests inject fixed episodes.
+    ``self.k`` (from the config) may be changed between calls. ``collect(task, rng)`` plays episodes with the
+    model's current weights; by default ``task`` is a sequence of Gymnasium environments (a level: its mini-levels,
+    or the whole level as one environment), of which ``config.episodes`` drawn without replacement are played in
+    lockstep with :func:`run_episodes`. Tests inject fixed episodes.
     """
 
     def __init__(self, model: keras.Model, config: InnerConfig, collect: Collect | None = None) -> None:
         self.model, self.config, self.k = model, config, config.k
         self.forward = compiled_forward(model)
-        self.collect = collect or (lambda env, rng: run_episode(env, self.forward, rng))
+        self.collect = collect or self._play
         self.opt = FreshOptimizer(make_optimizer(config.optimizer, config.learning_rate), model.trainable_variables)
         obs_spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8)
         entropy_coef = config.entropy_coef
@@ -112,17 +117,25 @@ class PolicyGradientInner:
 
         self.train_step = train_step
 
-    def update(self, episode: Episode) -> float:
-        """One inner update on one episode: ``phi <- Opt(phi, grad L(phi))``; returns the loss."""
-        weights = normalised_returns(episode.rewards, self.config.gamma)
-        return float(self.train_step(episode.obs, episode.actions, weights))
+    def _play(self, task: Sequence[Any], rng: np.random.Generator) -> list[Episode]:
+        n = self.config.episodes
+        if n > len(task):
+            raise ValueError(f"config.episodes must be at most the task's {len(task)} environments, got {n}")
+        return run_episodes([task[i] for i in rng.choice(len(task), n, replace=False)], self.forward, rng)
+
+    def update(self, episodes: Sequence[Episode]) -> float:
+        """One inner update on a batch of episodes: ``phi <- Opt(phi, grad L(phi))``; returns the loss."""
+        weights = normalised_returns([e.rewards for e in episodes], self.config.gamma)
+        obs = np.concatenate([e.obs for e in episodes])
+        actions = np.concatenate([e.actions for e in episodes])
+        return float(self.train_step(obs, actions, weights))
 
     def __call__(self, task: Any, rng: np.random.Generator) -> list[Episode]:
         """Run the inner loop from the model's current weights (fresh optimiser state); returns the episodes."""
         self.opt.reset()
         episodes = []
         for _ in range(self.k):
-            episode = self.collect(task, rng)
-            self.update(episode)
-            episodes.append(episode)
+            batch = self.collect(task, rng)
+            self.update(batch)
+            episodes.extend(batch)
         return episodes

@@ -106,13 +106,15 @@ def train_dqn(
     seed: int,
     on_episode: Callable[[int, float, int], None] | None = None,
 ) -> DQN:
-    """Train DQN from scratch for ``total_steps`` environment steps; ``on_episode(steps, return, max_x)``."""
+    """Train DQN from scratch for ``total_steps`` environment steps; ``on_episode(steps, return, progress)`` at the
+    end of each episode (progress = max x - start x)."""
     check_positive_int("total_steps", total_steps)
     rng = np.random.default_rng(seed)
     agent = DQN(int(env.action_space.n), env.observation_space.shape, config, seed)
     buffer = ReplayBuffer(min(config.buffer_size, total_steps), env.observation_space.shape)
     obs, info = env.reset(seed=seed)
-    ep_return, ep_max_x = 0.0, int(info.get("x_pos", 0))
+    ep_return, ep_start_x = 0.0, int(info.get("x_pos", 0))
+    ep_max_x = ep_start_x
     for step in range(1, total_steps + 1):
         eps = linear_schedule(step - 1, total_steps, config.exploration_fraction, config.final_epsilon)
         if rng.uniform() < eps:
@@ -126,9 +128,10 @@ def train_dqn(
         obs = next_obs
         if terminated or truncated:
             if on_episode is not None:
-                on_episode(step, ep_return, ep_max_x)
+                on_episode(step, ep_return, ep_max_x - ep_start_x)
             obs, info = env.reset()
-            ep_return, ep_max_x = 0.0, int(info.get("x_pos", 0))
+            ep_return, ep_start_x = 0.0, int(info.get("x_pos", 0))
+            ep_max_x = ep_start_x
         if step >= config.learning_starts and step % config.train_freq == 0:
             agent.train_step(*buffer.sample(config.batch_size, rng))
         if step % config.target_update == 0:

@@ -99,12 +99,14 @@ def train_ppo(
     seed: int,
     on_episode: Callable[[int, float, int], None] | None = None,
 ) -> PPO:
-    """Train PPO from scratch for ``total_steps`` environment steps; ``on_episode(steps, return, max_x)``."""
+    """Train PPO from scratch for ``total_steps`` environment steps; ``on_episode(steps, return, progress)`` at the
+    end of each episode (progress = max x - start x)."""
     check_positive_int("total_steps", total_steps)
     rng = np.random.default_rng(seed)
     agent = PPO(int(env.action_space.n), env.observation_space.shape, config, seed)
     obs, info = env.reset(seed=seed)
-    ep_return, ep_max_x, steps = 0.0, int(info.get("x_pos", 0)), 0
+    ep_return, ep_start_x, steps = 0.0, int(info.get("x_pos", 0)), 0
+    ep_max_x = ep_start_x
     n = config.rollout
     while steps < total_steps:
         length = min(n, total_steps - steps)
@@ -127,9 +129,10 @@ def train_ppo(
             obs = next_obs
             if terminated or truncated:
                 if on_episode is not None:
-                    on_episode(steps, ep_return, ep_max_x)
+                    on_episode(steps, ep_return, ep_max_x - ep_start_x)
                 obs, info = env.reset()
-                ep_return, ep_max_x = 0.0, int(info.get("x_pos", 0))
+                ep_return, ep_start_x = 0.0, int(info.get("x_pos", 0))
+                ep_max_x = ep_start_x
         last_value = float(np.asarray(agent.forward(obs[None])[1])[0])
         adv = gae(buf_rew, buf_val, buf_done, last_value, config.gamma, config.lam)
         returns = adv + buf_val
