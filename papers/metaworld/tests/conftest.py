@@ -10,7 +10,7 @@ configure(threads=1, deterministic=True)
 
 
 def _cache_task_generation() -> None:
-    """Memoise ``metaworld.MT1``/``ML1`` per (task, seed) in the test processes.
+    """Memoise ``metaworld.MT1``/``ML1``/``CustomML`` per (tasks, seed) in the test processes.
 
     Drawing a task's 50 variations costs 50 resets (~0.5 s) and is a deterministic function of (task, seed); the
     variations are immutable and every env copies the task list it is given, so sharing the benchmark object
@@ -28,6 +28,16 @@ def _cache_task_generation() -> None:
             return _cache[env_name, seed]
 
         setattr(metaworld, name, cached)
+
+    custom_cls, custom_cache = metaworld.CustomML, {}
+
+    def cached_custom(train_envs, test_envs, seed=None):
+        key = (tuple(train_envs), tuple(test_envs), seed)
+        if seed is None or key not in custom_cache:
+            custom_cache[key] = custom_cls(train_envs, test_envs, seed=seed)
+        return custom_cache[key]
+
+    metaworld.CustomML = cached_custom
 
 
 _cache_task_generation()

@@ -4,7 +4,17 @@ disjoint, seeding, bad arguments; the scripted and random reference agents."""
 import numpy as np
 import pytest
 
-from paperzoo.metaworld import RandomAgent, ScriptedAgent, make_ml1_envs, make_mt_envs, task_names, task_variations
+from paperzoo.metaworld import (
+    RandomAgent,
+    ScriptedAgent,
+    make_ml1_envs,
+    make_ml_envs,
+    make_mt_env_fns,
+    make_mt_envs,
+    random_policy_success,
+    task_names,
+    task_variations,
+)
 from paperzoo.metaworld.envs import OBS_DIM
 
 
@@ -94,3 +104,67 @@ def test_random_agent_is_seeded_and_bounded():
     assert x.shape == (4, 4) and np.all(np.abs(x) <= 1.0)
     with pytest.raises(ValueError, match="num_envs"):
         RandomAgent(0)
+
+
+SPLIT = (["reach-v3", "window-close-v3"], ["plate-slide-v3"])
+
+
+def _variation_tasks(envs):
+    return {task.env_name for tasks in envs.get_attr("tasks") for task in tasks}
+
+
+def test_held_out_split_never_leaks_test_tasks():
+    train = make_ml_envs(*SPLIT, 0, split="train", envs_per_task=2, max_episode_steps=5)
+    test = make_ml_envs(*SPLIT, 0, split="test", envs_per_task=2, max_episode_steps=5)
+    assert task_names(train) == ["reach-v3", "reach-v3", "window-close-v3", "window-close-v3"]
+    assert task_names(test) == ["plate-slide-v3", "plate-slide-v3"]
+    # Every variation a train sub-env can ever sample belongs to a train task, and vice versa.
+    assert _variation_tasks(train) == set(SPLIT[0]) and _variation_tasks(test) == set(SPLIT[1])
+    assert sum(len(v) for v in task_variations(train)) == 100 and sum(len(v) for v in task_variations(test)) == 50
+    # Across new variations and auto-resets, the train envs stay train tasks, goal hidden.
+    for _ in range(3):
+        train.call("sample_tasks")
+        obs, _ = train.reset()
+        np.testing.assert_array_equal(obs[:, -3:], 0.0)
+        for _ in range(6):
+            train.step(np.zeros((4, 4)))
+        assert task_names(train) == task_names(make_ml_envs(*SPLIT, 0, split="train", envs_per_task=2))
+    # The package's settings: train envs run to the time limit, test envs terminate on success.
+    assert not any(train.get_attr("terminate_on_success")) and all(test.get_attr("terminate_on_success"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"test_tasks": ["reach-v3"]}, "held out"),
+        ({"envs_per_task": 3}, "envs_per_task"),
+        ({"split": "val"}, "split"),
+        ({"train_tasks": []}, "task_names"),
+    ],
+)
+def test_bad_split_arguments(kwargs, match):
+    kwargs = {"train_tasks": SPLIT[0], "test_tasks": SPLIT[1], "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_ml_envs(**kwargs)
+
+
+def test_random_policy_success_counts_each_episode_once():
+    """An independent count on a plain (non-vector) env with the same seeds and action stream: an episode counts
+    once if ``info["success"]`` held at any step (it ends there: terminate-on-success), N episodes per task."""
+    task, episodes = "drawer-close-v3", 6
+    measured = random_policy_success([task], 3, episodes)
+    assert list(measured) == [task]
+    env = make_mt_env_fns([task], 3)[0]()
+    env.get_wrapper_attr("toggle_terminate_on_success")(True)
+    rng = np.random.default_rng(3)
+    successes = 0
+    for _ in range(episodes):
+        env.reset()
+        hit, over = False, False
+        while not over:
+            _, _, terminated, truncated, info = env.step(rng.uniform(-1.0, 1.0, size=(1, 4))[0])
+            hit |= bool(info["success"])
+            over = terminated or truncated
+        successes += hit
+    assert measured[task] == successes / episodes
+    assert 0 < successes < episodes  # chance sometimes closes the drawer: the comparison is not 0 == 0

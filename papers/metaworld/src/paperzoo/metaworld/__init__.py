@@ -4,11 +4,11 @@ Tianhe Yu, Deirdre Quillen, Zhanpeng He, Ryan Julian, Karol Hausman, Chelsea Fin
 (arXiv:1910.10897). The benchmark itself is the ``metaworld`` package (v3 tasks, MuJoCo); this package holds its
 evaluation protocols and baselines:
 
-- :mod:`~paperzoo.metaworld.envs`: seeded MT1 / MT-k (one-hot task id) / ML1 constructors.
+- :mod:`~paperzoo.metaworld.envs`: seeded MT1 / MT-k (one-hot task id) / ML1 / held-out-task split constructors.
 - :mod:`~paperzoo.metaworld.protocol`: :func:`evaluate_mt` and :func:`evaluate_meta`, the success-rate protocols
   (identical to ``metaworld.evaluation``), the agent protocols and the JSON result records.
-- :mod:`~paperzoo.metaworld.agents`: scripted experts and random (sanity), SAC / MT-SAC with one temperature per
-  task (Stable-Baselines3), first-order MAML with VPG.
+- :mod:`~paperzoo.metaworld.agents`: scripted experts and random (``random_policy_success``), SAC / MT-SAC with
+  one temperature per task (Stable-Baselines3), first-order MAML with VPG.
 
 Import note: this package is ``paperzoo.metaworld``; ``import metaworld`` is always the benchmark package.
 """
@@ -22,12 +22,14 @@ from paperzoo.metaworld.agents import (
     SB3Agent,
     ScriptedAgent,
     make_sac,
+    random_policy_success,
     train_maml,
     train_sac,
 )
 from paperzoo.metaworld.envs import (
     TASK_NAMES,
     make_ml1_envs,
+    make_ml_envs,
     make_mt_env_fns,
     make_mt_envs,
     task_names,
@@ -60,9 +62,11 @@ __all__ = [
     "evaluate_meta",
     "evaluate_mt",
     "make_ml1_envs",
+    "make_ml_envs",
     "make_mt_env_fns",
     "make_mt_envs",
     "make_sac",
+    "random_policy_success",
     "task_names",
     "task_variations",
     "train_maml",

@@ -1,7 +1,8 @@
 """Seeded constructors of the Meta-World v3 benchmarks: MT1, MT-k task subsets (one-hot task id) and ML1.
 
-Every environment is built by the package's own per-task constructor (``metaworld.make_mt_envs`` /
-``metaworld.make_ml_envs``), so the wrapper stack is exactly the package's:
+Every environment is built by the package's own constructors (``metaworld.make_mt_envs`` /
+``metaworld.make_ml_envs`` / the registered ``Meta-World/custom-ml-envs``), so the wrapper stack is exactly the
+package's:
 
     SawyerXYZEnv -> TimeLimit(500) -> AutoTerminateOnSuccess -> [OneHot(task id, k)] -> RecordEpisodeStatistics
     -> RandomTaskSelect (MT: a random one of the task's 50 train variations at every reset)
@@ -35,6 +36,7 @@ __all__ = [
     "TASK_NAMES",
     "OneHotWrapper",
     "make_ml1_envs",
+    "make_ml_envs",
     "make_mt_env_fns",
     "make_mt_envs",
     "task_names",
@@ -154,6 +156,49 @@ def make_ml1_envs(
         else {"max_episode_steps": check_positive_int("max_episode_steps", max_episode_steps)}
     )
     return maker(task_name, seed=seed, meta_batch_size=meta_batch_size, **kwargs)
+
+
+def make_ml_envs(
+    train_tasks: Sequence[str],
+    test_tasks: Sequence[str],
+    seed: int,
+    *,
+    split: Literal["train", "test"] = "train",
+    envs_per_task: int = 1,
+    max_episode_steps: int | None = None,
+) -> gym.vector.VectorEnv:
+    """An ML10-style held-out-task split at any size: meta-train envs of ``train_tasks`` or meta-test envs of
+    ``test_tasks`` (goal hidden), from the package's ``Meta-World/custom-ml-envs`` (``metaworld.CustomML``).
+
+    ``split="train"`` builds only train-task sub-envs and ``split="test"`` only held-out-task sub-envs, so a test
+    task can never be sampled in training (the two task lists must be disjoint). Each task has ``envs_per_task``
+    sub-envs (dividing the task's 50 variations between them) that cycle through their variations (shuffled each
+    cycle) on ``sample_tasks``; the settings are the package's ``make_ml_envs_train`` / ``make_ml_envs_test``
+    (pseudo-random task selection; terminate-on-success off in train envs, on in test envs).
+    """
+    train = _check_task_names(train_tasks)
+    test = _check_task_names(test_tasks)
+    if set(train) & set(test):
+        raise ValueError(f"test_tasks must be held out: {sorted(set(train) & set(test))} are also train_tasks")
+    check_one_of("split", split, ("train", "test"))
+    check_positive_int("envs_per_task", envs_per_task)
+    if 50 % envs_per_task:
+        raise ValueError(f"envs_per_task must divide the 50 variations of a task, got {envs_per_task}")
+    _check_seed(seed)
+    if max_episode_steps is not None:
+        check_positive_int("max_episode_steps", max_episode_steps)
+    return gym.make_vec(
+        "Meta-World/custom-ml-envs",
+        vector_strategy="sync",
+        train_envs=list(train),
+        test_envs=list(test),
+        meta_batch_size=envs_per_task * len(train if split == "train" else test),
+        seed=seed,
+        split=split,
+        terminate_on_success=split == "test",
+        task_select="pseudorandom",
+        max_episode_steps=max_episode_steps,
+    )
 
 
 def task_names(envs: gym.vector.VectorEnv) -> list[str]:

@@ -2,8 +2,9 @@
 
 - :func:`run_smoke`: the scripted expert and the uniform random policy on MT1 ``config.task`` under the MT protocol.
 - :func:`run_full` (also the ``paper`` scale's runner): single-task SAC per task, one MT-SAC on all tasks, the
-  scripted experts and the random policy, and optionally the ML1 meta-test of first-order MAML-VPG; the runs of one
-  seed are jobs spread over ``config.workers`` processes.
+  scripted experts and the random policy on every task, first-order MAML-VPG meta-trained on a held-out-task split
+  (meta-test on the train tasks and on the held-out tasks) and on ML1 (adapting vs not); the runs of one seed are
+  jobs spread over ``config.workers`` processes, longest first.
 
 Seeding: every arm uses the run's seed directly (shared initial conditions); task ``j`` of the full task set is
 built with ``seed + j`` in every arm, the Meta-World package's MT-k convention (``make_mt_envs``: sub-env ``j``
@@ -24,7 +25,7 @@ import numpy as np
 from paperzoo.shared import Result
 
 if TYPE_CHECKING:
-    from paperzoo.metaworld.bench import FullConfig, SmokeConfig
+    from paperzoo.metaworld.bench import FullConfig, MetaConfig, SmokeConfig
 
 log = logging.getLogger("paperzoo.metaworld")
 
@@ -41,25 +42,28 @@ def setup_process() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- jobs
-def _eval_envs(tasks: tuple[str, ...], task_offset: int, seed: int):
-    """MT eval envs of ``tasks``: task j is seeded as task ``task_offset + j`` of the full set, as in training, so
-    every arm is evaluated on the 50 train variations it was trained on (MT evaluates on the training tasks)."""
-    from paperzoo.metaworld.envs import make_mt_envs
-
-    return make_mt_envs(tasks, seed + task_offset)
+def reference_tasks(config: FullConfig) -> tuple[str, ...]:
+    """Every task the full scale uses: the MT tasks first (task j seeded ``seed + j``, as in training), then the
+    held-out-task split's tasks that are not MT tasks."""
+    extra = (*config.ml.train_tasks, *config.ml.test_tasks) if config.ml.iterations > 0 else ()
+    return (*config.tasks, *(t for t in dict.fromkeys(extra) if t not in config.tasks))
 
 
 def _sac_job(kind: str, tasks: tuple[str, ...], task_offset: int, config: FullConfig, seed: int) -> dict[str, Any]:
-    """Train SAC on ``tasks`` (single-task when one) and evaluate it with the MT protocol."""
+    """Train SAC on ``tasks`` (single-task when one) and evaluate it with the MT protocol.
+
+    Task j of the full set is trained and evaluated on the envs seeded ``seed + j`` in every arm (the same 50
+    train variations).
+    """
     setup_process()
     from paperzoo.metaworld.agents.sac import SB3Agent, train_sac
+    from paperzoo.metaworld.envs import make_mt_envs
     from paperzoo.metaworld.protocol import evaluate_mt
 
-    # Train seed: task j of the full set gets seed + j in every arm (same 50 train variations per task).
     start = time.perf_counter()
-    model, tracker = train_sac(tasks, config.steps_per_task, seed + task_offset, config.sac)
+    model, tracker = train_sac(tasks, config.steps_per_task, seed + task_offset, config.sac, config.train_horizon)
     train_s = time.perf_counter() - start
-    envs = _eval_envs(tasks, task_offset, seed)
+    envs = make_mt_envs(tasks, seed + task_offset)
     start = time.perf_counter()
     result = evaluate_mt(SB3Agent(model), envs, config.eval_episodes, seed=seed)
     envs.close()
@@ -75,14 +79,14 @@ def _sac_job(kind: str, tasks: tuple[str, ...], task_offset: int, config: FullCo
     }
 
 
-def _reference_job(kind: str, tasks: tuple[str, ...], config: FullConfig, seed: int) -> dict[str, Any]:
-    """The scripted experts or the random policy on the full task set."""
+def _reference_job(kind: str, config: FullConfig, seed: int) -> dict[str, Any]:
+    """The scripted experts or the random policy on every task of the run (MT protocol, goal observed)."""
     setup_process()
     from paperzoo.metaworld.agents.scripted import RandomAgent, ScriptedAgent
-    from paperzoo.metaworld.envs import task_names
+    from paperzoo.metaworld.envs import make_mt_envs, task_names
     from paperzoo.metaworld.protocol import evaluate_mt
 
-    envs = _eval_envs(tasks, 0, seed)
+    envs = make_mt_envs(reference_tasks(config), seed)
     agent = ScriptedAgent(task_names(envs)) if kind == "scripted" else RandomAgent(envs.num_envs, seed=seed)
     start = time.perf_counter()
     result = evaluate_mt(agent, envs, config.eval_episodes, seed=seed)
@@ -90,37 +94,60 @@ def _reference_job(kind: str, tasks: tuple[str, ...], config: FullConfig, seed: 
     return {"kind": kind, "result": result.to_dict(), "eval_s": time.perf_counter() - start}
 
 
-def _meta_job(config: FullConfig, seed: int) -> dict[str, Any]:
-    """ML1: meta-train MAML-VPG on the train variations, meta-test with and without adaptation."""
+def _meta_envs(meta: MetaConfig, seed: int, split: str):
+    """ML1 (no test tasks: held-out variations of one task) or the held-out-task split's train/test envs."""
+    from paperzoo.metaworld.envs import make_ml1_envs, make_ml_envs
+
+    if not meta.test_tasks:
+        (task,) = meta.train_tasks
+        return make_ml1_envs(
+            task, seed, split=split, meta_batch_size=meta.envs_per_task, max_episode_steps=meta.max_episode_steps
+        )
+    return make_ml_envs(
+        meta.train_tasks,
+        meta.test_tasks,
+        seed,
+        split=split,
+        envs_per_task=meta.envs_per_task,
+        max_episode_steps=meta.max_episode_steps,
+    )
+
+
+META_EVALUATIONS = {
+    "ml1": (("adapted", "test"), ("unadapted", "test")),
+    "ml": (("maml_train", "train"), ("maml_test", "test"), ("random_train", "train"), ("random_test", "test")),
+}
+"""Per meta job: (policy, split) of each meta-test run; ``unadapted`` is the meta-learned θ without its inner step."""
+
+
+def _meta_job(kind: str, meta: MetaConfig, seed: int) -> dict[str, Any]:
+    """Meta-train first-order MAML-VPG on the train envs, then run the meta-test protocol.
+
+    ``ml1``: on the held-out variations, adapted and not adapted (the same θ). ``ml``: the adapted policy and the
+    random policy on fresh train-task envs and on the held-out tasks' envs.
+    """
     setup_process()
     from paperzoo.metaworld.agents.maml_vpg import MAMLConfig, MAMLVPGAgent, train_maml
-    from paperzoo.metaworld.envs import make_ml1_envs
+    from paperzoo.metaworld.agents.scripted import RandomAgent
     from paperzoo.metaworld.protocol import evaluate_meta
 
-    meta = config.meta
     start = time.perf_counter()
-    agent = MAMLVPGAgent(meta.meta_batch_size, config=MAMLConfig(hidden=meta.hidden), seed=seed)
-    train = make_ml1_envs(
-        meta.task, seed, meta_batch_size=meta.meta_batch_size, max_episode_steps=meta.max_episode_steps
-    )
+    train = _meta_envs(meta, seed, "train")
+    agent = MAMLVPGAgent(train.num_envs, config=MAMLConfig(hidden=meta.hidden), seed=seed)
     curve = train_maml(agent, train, meta.iterations, meta.episodes_per_task)
     train.close()
-    train_s = time.perf_counter() - start
-    out: dict[str, Any] = {"kind": "meta", "train_curve": curve, "train_s": train_s}
-    for name, adapt in (("maml", True), ("maml_noadapt", False)):
-        test = make_ml1_envs(
-            meta.task,
-            seed,
-            split="test",
-            meta_batch_size=meta.meta_batch_size,
-            max_episode_steps=meta.max_episode_steps,
-        )
-        agent.adapt_enabled = adapt
-        result = evaluate_meta(
-            agent, test, meta.num_evals, meta.adaptation_episodes, 1, meta.evaluation_episodes, seed=seed
-        )
-        test.close()
-        out[name] = result.to_dict()
+    out: dict[str, Any] = {"kind": kind, "train_curve": curve, "train_s": time.perf_counter() - start}
+    protocol = (meta.num_evals, meta.adaptation_episodes, 1, meta.evaluation_episodes)
+    for name, split in META_EVALUATIONS[kind]:
+        envs = _meta_envs(meta, seed, split)
+        if name.startswith("random"):
+            policy: Any = RandomAgent(envs.num_envs, seed=seed)
+        else:
+            agent.adapt_enabled = name != "unadapted"
+            agent.set_num_envs(envs.num_envs)
+            policy = agent
+        out[name] = evaluate_meta(policy, envs, *protocol, seed=seed).to_dict()
+        envs.close()
     return out
 
 
@@ -168,51 +195,74 @@ def _binned(values: list[float], bins: int) -> list[float]:
     return [float(c.mean()) if c.size else float("nan") for c in chunks]
 
 
+PLATEAU_WINDOW = 0.2
+"""The plateau check compares the last fifth of a run's training episodes with the fifth before it."""
+
+
+def late_gain(success: list[float], window: float = PLATEAU_WINDOW) -> float:
+    """How much a training curve still rises at the end: mean success of the training episodes in the last
+    ``window`` of the run minus the mean of the ``window`` before it (0 on a plateau, > 0 while still learning)."""
+    n = max(1, int(len(success) * window))
+    if len(success) < 2 * n:
+        raise ValueError(f"success must hold at least {2 * n} episodes, got {len(success)}")
+    values = np.asarray(success, dtype=np.float64)
+    return float(values[-n:].mean() - values[-2 * n : -n].mean())
+
+
+def _mt_metrics(out: dict[str, Any], tasks: tuple[str, ...], metrics: dict, series: dict) -> None:
+    """Metrics and training curves of one SAC job (single-task or MT-SAC), in place."""
+    kind = out["kind"]
+    for t, succ in out["train_success"].items():
+        metrics[f"{kind}/{task_key(t)}_success"] = out["result"]["success_per_task"][t]
+        metrics[f"{kind}/{task_key(t)}_late_gain"] = late_gain(succ)
+        series[f"{kind}/{task_key(t)}_train_success"] = _binned(succ, 10)
+    if kind == "single":
+        metrics[f"single/{task_key(t)}_train_s"] = out["train_s"]
+    else:
+        metrics["mt_sac/train_s"] = out["train_s"]
+        metrics["mt_sac/train_steps_per_s"] = out["env_steps"] / out["train_s"]
+        metrics |= {f"mt_sac/{task_key(t)}_alpha": a for t, a in zip(tasks, out["temperatures"], strict=True)}
+
+
 def run_full(config: FullConfig, seed: int) -> Result:
-    """Single-task SAC per task vs one MT-SAC at equal per-task samples, the reference policies, and ML1 MAML-VPG."""
+    """Single-task SAC per task vs one MT-SAC at equal per-task samples, the reference policies on every task, and
+    first-order MAML-VPG on ML1 (adapting vs not) and on the held-out-task split (train vs held-out tasks)."""
     setup_process()
     tasks = config.tasks
+    # Longest first: MT-SAC's k x N steps, then the single-task runs, the meta runs and the references.
     jobs: list[tuple[Any, tuple]] = [(_sac_job, ("mt_sac", tasks, 0, config, seed))]
     jobs += [(_sac_job, ("single", (t,), j, config, seed)) for j, t in enumerate(tasks)]
-    jobs += [(_reference_job, (kind, tasks, config, seed)) for kind in ("scripted", "random")]
-    if config.meta.iterations > 0:
-        jobs.append((_meta_job, (config, seed)))
+    metas = (("ml", config.ml), ("ml1", config.ml1))
+    jobs += [(_meta_job, (kind, meta, seed)) for kind, meta in metas if meta.iterations]
+    jobs += [(_reference_job, (kind, config, seed)) for kind in ("random", "scripted")]
     log.info("metaworld: seed %d, %d jobs on %d workers", seed, len(jobs), config.workers)
     outputs = _run_jobs(jobs, config.workers)
 
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
-    single_success: dict[str, float] = {}
-    single_return: list[float] = []
     for out in outputs:
         kind = out["kind"]
-        if kind == "meta":
-            for name in ("maml", "maml_noadapt"):
-                metrics[f"{name}/meta_test_success"] = out[name]["mean_success"]
-                metrics[f"{name}/meta_test_return"] = out[name]["mean_return"]
-            metrics["maml/train_s"] = out["train_s"]
-            series["maml/train_post_adaptation_success"] = out["train_curve"]
-            continue
-        res = out["result"]
-        if kind == "single":
-            (task,) = res["success_per_task"]
-            single_success[task] = res["success_per_task"][task]
-            single_return.append(res["mean_return"])
-            metrics[f"single/{task_key(task)}_success"] = res["success_per_task"][task]
-            metrics[f"single/{task_key(task)}_train_s"] = out["train_s"]
-            metrics[f"single/{task_key(task)}_train_steps_per_s"] = out["env_steps"] / out["train_s"]
-            series[f"single/{task_key(task)}_train_success"] = _binned(out["train_success"][task], 10)
-            continue
-        metrics[f"{kind}/mean_success"] = res["mean_success"]
-        metrics[f"{kind}/mean_return"] = res["mean_return"]
-        metrics |= {f"{kind}/{task_key(t)}_success": s for t, s in res["success_per_task"].items()}
-        if kind == "mt_sac":
-            metrics["mt_sac/train_s"] = out["train_s"]
-            metrics["mt_sac/train_steps_per_s"] = out["env_steps"] / out["train_s"]
-            for t, succ in out["train_success"].items():
-                series[f"mt_sac/{task_key(t)}_train_success"] = _binned(succ, 10)
-            metrics |= {f"mt_sac/{task_key(t)}_alpha": a for t, a in zip(tasks, out["temperatures"], strict=True)}
-    # The single-task arm's mean over tasks, as the MT protocol would report for the set of single-task policies.
-    metrics["single/mean_success"] = float(np.mean([single_success[t] for t in tasks]))
-    metrics["single/mean_return"] = float(np.mean(single_return))
+        if kind in ("single", "mt_sac"):
+            _mt_metrics(out, tasks, metrics, series)
+        elif kind in ("random", "scripted"):
+            per_task = out["result"]["success_per_task"]
+            metrics |= {f"{kind}/{task_key(t)}_success": s for t, s in per_task.items()}
+            metrics[f"{kind}/max_success"] = max(per_task.values())
+            if config.ml.iterations:
+                metrics[f"{kind}/held_out_success"] = float(np.mean([per_task[t] for t in config.ml.test_tasks]))
+        else:  # a meta job: "ml1" or "ml"
+            metrics[f"{kind}/train_s"] = out["train_s"]
+            series[f"{kind}/train_post_adaptation_success"] = out["train_curve"]
+            for name, _ in META_EVALUATIONS[kind]:
+                arm, _, split = name.partition("_")
+                prefix = f"{kind}_{arm}" if kind == "ml" else f"ml1_{name}"
+                stem = f"{split}_tasks_success" if kind == "ml" else "success"
+                metrics[f"{prefix}/{stem}"] = out[name]["mean_success"]
+                if kind == "ml":
+                    metrics |= {f"{prefix}/{task_key(t)}_success": v for t, v in out[name]["success_per_task"].items()}
+    # Means over the MT tasks (the MT protocol's unweighted mean), the same for every arm.
+    for arm in ("single", "mt_sac", "random", "scripted"):
+        metrics[f"{arm}/mean_success"] = float(np.mean([metrics[f"{arm}/{task_key(t)}_success"] for t in tasks]))
+    for arm in ("single", "mt_sac"):
+        metrics[f"{arm}/late_gain"] = float(np.mean([metrics[f"{arm}/{task_key(t)}_late_gain"] for t in tasks]))
     return Result(metrics, series)

@@ -20,8 +20,9 @@ def _best_rate(count: int, fn, repeats: int = 3) -> float:
 
 
 def perf(device: str) -> dict[str, float]:
-    """Environment steps/s with random actions (one env; the package's sync vector env of 2 and of 10 tasks; async
-    with 2 tasks) and SAC updates/s at the full scale's sizes (our MTSAC subclass vs SB3's SAC, same process)."""
+    """Environment steps/s with random actions (one env; the package's sync vector env of the full scale's tasks
+    and of MT10's; async with the full scale's tasks) and SAC updates/s at the full scale's sizes (our MTSAC
+    subclass vs SB3's SAC, same process)."""
     setup_process()
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -44,10 +45,11 @@ def perf(device: str) -> dict[str, float]:
 
     figures["env/single_steps_per_s"] = _best_rate(2000, single)
     full = FullConfig()
+    n = len(full.tasks)
     for label, tasks, strategy in (
-        ("vector2", full.tasks, "sync"),
+        (f"vector{n}", full.tasks, "sync"),
         ("vector10", MT10_TASKS, "sync"),
-        ("vector2_async", full.tasks, "async"),
+        (f"vector{n}_async", full.tasks, "async"),
     ):
         envs = make_mt_envs(tasks, 0, vector_strategy=strategy)
         envs.reset()
@@ -58,7 +60,9 @@ def perf(device: str) -> dict[str, float]:
         )
         envs.close()
     figures["env/vector10_vs_single"] = figures["env/vector10_steps_per_s"] / figures["env/single_steps_per_s"]
-    figures["env/vector2_async_vs_sync"] = figures["env/vector2_async_steps_per_s"] / figures["env/vector2_steps_per_s"]
+    figures[f"env/vector{n}_async_vs_sync"] = (
+        figures[f"env/vector{n}_async_steps_per_s"] / figures[f"env/vector{n}_steps_per_s"]
+    )
 
     cfg = full.sac
     models = {

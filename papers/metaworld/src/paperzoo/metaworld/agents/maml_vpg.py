@@ -122,6 +122,11 @@ class MAMLVPGAgent:
         self.adapt_enabled = True
         self.init()
 
+    def set_num_envs(self, num_envs: int) -> None:
+        """Serve a vector env of ``num_envs`` sub-envs (a held-out-task split's test envs), starting from θ."""
+        self.num_envs = check_positive_int("num_envs", num_envs)
+        self.init()
+
     # -- the MetaLearningAgent protocol -------------------------------------------------------------
     def init(self) -> None:
         """θ'_i ← θ for every sub-env; forget recorded transitions."""

@@ -13,9 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from metaworld.policies import ENV_POLICY_MAP
-from paperzoo.metaworld.envs import OBS_DIM, _check_task_names
+from paperzoo.metaworld.envs import OBS_DIM, _check_task_names, make_mt_envs
+from paperzoo.metaworld.protocol import Timestep, evaluate_mt
 
-__all__ = ["RandomAgent", "ScriptedAgent"]
+__all__ = ["RandomAgent", "ScriptedAgent", "random_policy_success"]
 
 
 class ScriptedAgent:
@@ -44,7 +45,10 @@ class ScriptedAgent:
 
 
 class RandomAgent:
-    """Actions uniform on [-1, 1]^4, from its own seeded generator (the benchmark's floor)."""
+    """Actions uniform on [-1, 1]^4, from its own seeded generator (the benchmark's floor).
+
+    It implements both agent protocols (adaptation leaves it unchanged), so the meta-test protocol can run it too.
+    """
 
     def __init__(self, num_envs: int, seed: int = 0, action_dim: int = 4) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -58,3 +62,30 @@ class RandomAgent:
 
     def reset(self, env_mask: npt.NDArray[np.bool_]) -> None:
         """Memoryless."""
+
+    def init(self) -> None:
+        """Nothing to reset."""
+
+    def adapt_action(self, observations: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], dict]:
+        """The same uniform actions as :meth:`eval_action`."""
+        return self.eval_action(observations), {}
+
+    def step(self, timestep: Timestep) -> None:
+        """Nothing to record."""
+
+    def adapt(self) -> None:
+        """Nothing to adapt."""
+
+
+def random_policy_success(task_names: Sequence[str], seed: int, num_episodes: int = 50) -> dict[str, float]:
+    """How often the uniform random policy solves each task: the MT protocol's success rate per task,
+
+        success(task) = (1/N) Σ_{e=1..N} 1[episode e reached info["success"] at some step]   (N = ``num_episodes``)
+
+    on the MT envs of ``task_names`` seeded as :func:`~paperzoo.metaworld.make_mt_envs` seeds them (task i: seed + i),
+    with the random policy's generator seeded with ``seed``. Used to choose tasks that chance does not solve.
+    """
+    envs = make_mt_envs(task_names, seed)
+    result = evaluate_mt(RandomAgent(envs.num_envs, seed=seed), envs, num_episodes, seed=seed)
+    envs.close()
+    return result.success_per_task
