@@ -192,17 +192,12 @@ MU_MOVED = 0.1
 
 
 def mu_moved(arm: str = "amft") -> Compare:
-    """mu's range over the run (after the SFT warm-up) is at least :data:`MU_MOVED`, on the seed means.
-
-    The mean of ``mu_max_seen - mu_min_seen`` over seeds is the difference of their means, so the committed
-    records' two metrics state it without a range metric of their own.
-    """
+    """mu's range over the run (after the SFT warm-up) is at least :data:`MU_MOVED`, on the seed means (the
+    mean of ``mu_max_seen - mu_min_seen`` is the difference of their means: no range metric is needed)."""
     return Compare(f"{arm}/mu_max_seen", ">=", f"{arm}/mu_min_seen", margin=MU_MOVED)
 
 
-#: The OOD claims' guard: the SFT arm solves at least this share of the OOD problems (an OOD set on which the
-#: arms score near zero cannot tell them apart).
-OOD_FLOOR = 0.05
+OOD_FLOOR = 0.05  #: the OOD claims' guard: SFT solves this share of the OOD problems (not all near zero)
 
 
 def full_claims(config: FullConfig) -> tuple[Claim, ...]:
