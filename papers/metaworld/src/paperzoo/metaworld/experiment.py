@@ -14,15 +14,14 @@ run's task ``j``.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
-import multiprocessing
 import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from paperzoo.shared import Result
+from paperzoo.shared.parallel import run_jobs
 
 if TYPE_CHECKING:
     from paperzoo.metaworld.bench import FullConfig, MetaConfig, SmokeConfig
@@ -151,18 +150,6 @@ def _meta_job(kind: str, meta: MetaConfig, seed: int) -> dict[str, Any]:
     return out
 
 
-def _run_jobs(jobs: list[tuple[Any, tuple]], workers: int) -> list[dict[str, Any]]:
-    """Run jobs (function, args) on ``workers`` processes (in-process when 1), results in job order."""
-    if workers == 1:
-        return [fn(*args) for fn, args in jobs]
-    ctx = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(fn, *args) for fn, args in jobs]
-        for done, _ in enumerate(concurrent.futures.as_completed(futures), 1):
-            log.info("metaworld: %d/%d jobs done", done, len(jobs))
-        return [f.result() for f in futures]
-
-
 # ---------------------------------------------------------------------------------------------- smoke
 def run_smoke(config: SmokeConfig, seed: int) -> Result:
     """The scripted expert and the random policy on MT1 ``config.task``, ``config.episodes`` episodes each."""
@@ -236,7 +223,7 @@ def run_full(config: FullConfig, seed: int) -> Result:
     jobs += [(_meta_job, (kind, meta, seed)) for kind, meta in metas if meta.iterations]
     jobs += [(_reference_job, (kind, config, seed)) for kind in ("random", "scripted")]
     log.info("metaworld: seed %d, %d jobs on %d workers", seed, len(jobs), config.workers)
-    outputs = _run_jobs(jobs, config.workers)
+    outputs = run_jobs(jobs, config.workers, desc=f"metaworld seed {seed}")
 
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
