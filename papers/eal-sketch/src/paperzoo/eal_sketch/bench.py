@@ -1,0 +1,129 @@
+"""The paperzoo benchmark of eal-sketch: AdaSketch-Newton (RK, GV) against an exact-solve ablation, the
+augmented-Lagrangian method and ℓ1-SQP with GMRES, on Hock–Schittkowski/BT problems, constrained logistic
+regression (scikit-learn data) and a PDE-constrained problem.
+
+Configs, claims and metric specs live here; the runners in ``experiment.py``, the figures in ``plots.py``,
+the speed figures in ``perf.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paperzoo.eal_sketch import experiment, perf, plots
+from paperzoo.eal_sketch.problems import HS_PROBLEMS, LOGISTIC_DATA
+from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec
+from paperzoo.shared.validate import check_one_of, check_positive_int
+
+ARMS = ("rk", "gv", "rk_code", "exact", "al", "l1sqp")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One scale: which problems, which arms, the iteration budgets and the worker processes."""
+
+    hs: tuple[str, ...]
+    logistic: tuple[str, ...]
+    pde_sizes: tuple[int, ...]
+    hs_arms: tuple[str, ...] = ("rk", "gv", "rk_code", "exact", "al", "l1sqp")
+    logistic_arms: tuple[str, ...] = ("rk", "gv", "exact", "l1sqp")
+    pde_arms: tuple[str, ...] = ("rk", "exact", "l1sqp")
+    max_iter: int = 10_000
+    pde_max_iter: int = 10_000
+    workers: int = 2
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in self.hs:
+            check_one_of("hs", name, HS_PROBLEMS)
+        for data in self.logistic:
+            check_one_of("logistic", data, LOGISTIC_DATA)
+        for n in self.pde_sizes:
+            check_positive_int("pde_sizes", n)
+        for arms in (self.hs_arms, self.logistic_arms, self.pde_arms):
+            for arm in arms:
+                check_one_of("arms", arm, ARMS)
+        check_positive_int("max_iter", self.max_iter)
+        check_positive_int("pde_max_iter", self.pde_max_iter)
+        check_positive_int("workers", self.workers)
+        check_one_of("device", self.device, ("cpu",))
+
+
+def _converges(arm: str, instance: str) -> Compare:
+    return Compare(f"{arm}/{instance}_converged", ">=", 1.0)
+
+
+def _fewer_flops(instance: str) -> Claim:
+    return Claim(
+        f"On {instance}, AdaSketch-Newton-RK needs fewer flops (row operations x nonzeros) than l1-SQP-GMRES "
+        "to reach KKT <= 1e-4",
+        Better(f"rk/{instance}_log10_flops", f"l1sqp/{instance}_log10_flops", better="lower", resolution=0.01),
+        guards=(_converges("rk", instance), _converges("l1sqp", instance)),
+    )
+
+
+def _solves(arm: str, config: Config) -> tuple[Claim, ...]:
+    return (
+        Claim(
+            f"AdaSketch-Newton-{arm.upper()} solves >= 90% of the non-singular HS/BT problems",
+            Compare(f"{arm}/hs_success_rate", ">=", 0.9),
+            guards=(Compare(f"{arm}/hs_singular", "<", len(config.hs) / 2),),
+            mechanism=(Compare(f"{arm}/hs_eta_moved", ">", 0.0),),  # the penalty adaptation acted somewhere
+        ),
+        Claim(
+            f"AdaSketch-Newton-{arm.upper()} takes unit steps in >= 80% of the last 5 iterations",
+            Compare(f"{arm}/hs_unit_step_last5", ">=", 0.8),
+            guards=(Compare(f"{arm}/hs_success_rate", ">", 0.5),),
+        ),
+    )
+
+
+def claims(config: Config) -> tuple[Claim, ...]:
+    """Success and unit-step claims of RK and GV on HS/BT; RK vs l1-SQP-GMRES flops on logistic and PDE."""
+    out = [c for arm in ("rk", "gv") if arm in config.hs_arms for c in _solves(arm, config)]
+    if "l1sqp" in config.logistic_arms:
+        out += [_fewer_flops(f"logistic_{data}") for data in config.logistic]
+    if "l1sqp" in config.pde_arms:
+        out += [_fewer_flops(f"pde{n}") for n in config.pde_sizes if n >= 16]
+    return tuple(out)
+
+
+def smoke_claims(config: Config) -> tuple[Claim, ...]:
+    """Smoke: both sketches solve the smoke problems and the exact solve matches f*."""
+    return (
+        *(c for arm in ("rk", "gv") for c in _solves(arm, config)),
+        Claim(f"RK solves the PDE with N = {config.pde_sizes[0]}", _converges("rk", f"pde{config.pde_sizes[0]}")),
+        Claim("exact solves reach the published f*", Compare("exact/hs_f_match", ">=", 1.0)),
+    )
+
+
+_SMOKE_HS = ("HS6", "HS7", "HS28", "HS40", "BT3")
+BENCHMARK = Benchmark(
+    slug="eal-sketch",
+    title="Constrained Optimization via Exact Augmented Lagrangian and Randomized Iterative Sketching",
+    framework="torch",
+    scales={
+        "smoke": Config(
+            hs=_SMOKE_HS, logistic=(), pde_sizes=(3,), hs_arms=("rk", "gv", "exact"), pde_arms=("rk",), workers=1
+        ),
+        "full": Config(
+            hs=HS_PROBLEMS, logistic=("breast_cancer", "digits_binary", "synthetic"), pde_sizes=(8, 16), pde_max_iter=10
+        ),
+        "paper": Config(hs=HS_PROBLEMS, logistic=LOGISTIC_DATA, pde_sizes=(8, 16, 24)),
+    },
+    seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2, 3, 4)},
+    run={"smoke": experiment.run, "full": experiment.run, "paper": experiment.run},
+    claims={"smoke": smoke_claims, "full": claims},
+    metrics=(
+        MetricSpec("*success_rate", better="higher", tolerance=0.05),
+        MetricSpec("*unit_step_last5", better="higher", tolerance=0.1),
+        MetricSpec("*f_match", better="higher", tolerance=0.05),
+        MetricSpec("*_converged", better="higher", tolerance=0.0),
+        MetricSpec("*log10_kkt", better="lower", tolerance=1.0),
+        MetricSpec("*log10_flops", better="lower", tolerance=0.3),
+        MetricSpec("*iterations", better="lower", tolerance=0.5, relative=True),
+    ),
+    plot={"full": plots.plot, "smoke": plots.plot},
+    perf=perf.perf,
+    paper_needs="CUTEst via pycutest (compiled CUTEst/SIFDecode) and LIBSVM data sets; see the README",
+)
