@@ -8,6 +8,12 @@ from typing import Any
 from paperzoo.shared.plotting import plot_panels
 
 
+def _padded(curves: list[list[float]]) -> list[list[float]]:
+    """Seeds stop after different numbers of outer iterations: a stopped run keeps its last residual."""
+    n = max(len(c) for c in curves)
+    return [list(c) + [c[-1]] * (n - len(c)) for c in curves]
+
+
 def plot(config: Any, records: list[dict[str, Any]], folder: Path) -> list[Path]:
     """KKT vs outer iteration on the logistic and PDE instances and on four HS/BT problems, every seed."""
     keys = sorted({key.split("/kkt_", 1)[1] for r in records for key in r["series"] if "/kkt_" in key})
@@ -17,7 +23,11 @@ def plot(config: Any, records: list[dict[str, Any]], folder: Path) -> list[Path]
     first = records[0]["series"]
     arms = sorted({key.split("/", 1)[0] for r in records for key in r["series"]})
     panels = {
-        name: {arm: [r["series"][f"{arm}/kkt_{name}"] for r in records] for arm in arms if f"{arm}/kkt_{name}" in first}
+        name: {
+            arm: _padded([r["series"][f"{arm}/kkt_{name}"] for r in records])
+            for arm in arms
+            if f"{arm}/kkt_{name}" in first
+        }
         for name in shown
     }
     return [
