@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from paperzoo.bone.layer import VARIANTS, BoneLinear, Variant, in_out_features, is_conv1d
+from paperzoo.shared.torch.adapters import swap_modules, target_matches
 from paperzoo.shared.validate import check_one_of, check_positive_int, check_range
 
 # The paper's targets on LLaMA-2 (the official llama/bone.py: every projection of attention and MLP).
@@ -52,9 +53,7 @@ class BoneConfig:
 
     def matches(self, name: str) -> bool:
         """Whether the module named ``name`` is a target (peft's rule: exact/suffix for a list, regex for a str)."""
-        if isinstance(self.target_modules, str):
-            return re.fullmatch(self.target_modules, name) is not None
-        return any(name == t or name.endswith("." + t) for t in self.target_modules)
+        return target_matches(self.target_modules, name)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -98,14 +97,9 @@ def apply_bone(model: nn.Module, config: BoneConfig | None = None, **kwargs: Any
                 f"target_modules matched {name!r}, a {type(module).__name__}; Bone wraps torch.nn.Linear "
                 "and transformers Conv1D layers only"
             )
-    model.requires_grad_(False)
-    for name, module in targets:
-        try:
-            layer = BoneLinear(module, config.r, config.variant, config.mini_r, config.dropout)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from err
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name) if parent_name else model, child, layer)
+    swap_modules(
+        model, targets, lambda _, module: BoneLinear(module, config.r, config.variant, config.mini_r, config.dropout)
+    )
     model.bone_config = config  # type: ignore[assignment]
     return model
 

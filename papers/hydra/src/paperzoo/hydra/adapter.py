@@ -18,17 +18,11 @@ import torch
 from torch import nn
 
 from paperzoo.hydra.layer import BRANCHES, INITS, HydraLinear, Init, check_branches
+from paperzoo.shared.torch.adapters import swap_modules, target_matches
 from paperzoo.shared.validate import check_one_of, check_positive_int, check_range
 
 VIT_TARGETS = ("o_proj", "fc2")  # transformers' ViT: attention output projection, MLP down-projection
 ROBERTA_TARGETS = r".*\.(attention\.output|layer\.\d+\.output)\.dense"  # RoBERTa's two output projections
-
-
-def name_matches(targets: tuple[str, ...] | str, name: str) -> bool:
-    """peft's rule: exact name or ``"." + entry`` suffix for a tuple, a full regex match for a string."""
-    if isinstance(targets, str):
-        return re.fullmatch(targets, name) is not None
-    return any(name == t or name.endswith("." + t) for t in targets)
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,7 @@ class HydraConfig:
 
     def rank_for(self, name: str) -> int:
         """The rank of the layer named ``name``: the first ``rank_pattern`` key it matches (peft's suffix rule)."""
-        return next((k for key, k in self.rank_pattern if name_matches((key,), name)), self.rank)
+        return next((k for key, k in self.rank_pattern if target_matches((key,), name)), self.rank)
 
 
 def apply_hydra(model: nn.Module, config: HydraConfig | None = None, **kwargs: object) -> nn.Module:
@@ -87,21 +81,19 @@ def apply_hydra(model: nn.Module, config: HydraConfig | None = None, **kwargs: o
         raise ValueError("give either config or keyword arguments, not both")
     if any(isinstance(m, HydraLinear) for m in model.modules()):
         raise ValueError("model already carries Hydra layers: merge_and_unload it first")
-    targets = [(name, m) for name, m in model.named_modules() if name and name_matches(config.target_modules, name)]
+    targets = [(name, m) for name, m in model.named_modules() if name and target_matches(config.target_modules, name)]
     if not targets:
         raise ValueError(f"target_modules {config.target_modules!r} matched no module of {type(model).__name__}")
     for name, module in targets:
         if not isinstance(module, nn.Linear):
             raise ValueError(f"target_modules matched {name!r}, a {type(module).__name__}; Hydra wraps nn.Linear only")
-    model.requires_grad_(False)
-    for name, module in targets:
-        try:
-            layer = HydraLinear(module, config.rank_for(name), config.scale, config.dropout, config.branches,
-                                config.bias, config.init)  # fmt: skip
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from err
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, child, layer)
+    swap_modules(
+        model,
+        targets,
+        lambda name, module: HydraLinear(
+            module, config.rank_for(name), config.scale, config.dropout, config.branches, config.bias, config.init
+        ),
+    )
     model.hydra_config = config  # type: ignore[assignment]
     return model
 
@@ -179,5 +171,5 @@ def target_shapes(model: nn.Module, target_modules: Sequence[str] | str) -> dict
     return {
         name: (m.in_features, m.out_features)
         for name, m in model.named_modules()
-        if name and isinstance(m, nn.Linear) and name_matches(targets, name)
+        if name and isinstance(m, nn.Linear) and target_matches(targets, name)
     }
