@@ -155,7 +155,7 @@ def full_claims(config: FullConfig) -> tuple[Claim, ...]:
             Claim(
                 f"{opt.upper()}'s max stable lr grows as B^s at small B "
                 f"(B <= {config.small_batch_max}), s in [{low}, {high}]",
-                Better((high - low) / 2, f"{opt}/slope_deviation"),
+                Better(round((high - low) / 2, 6), f"{opt}/slope_deviation"),
                 guards=(Compare(f"{opt}/stable_at_edge", "<", 0.5), Compare(f"{opt}/floor_diverged", "<", 0.5)),
             )
         )
