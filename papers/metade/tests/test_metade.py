@@ -21,7 +21,7 @@ from paperzoo.metade.pde import (
     THETA_LB,
     THETA_UB,
     _exp_length,
-    crossover_masks,
+    crossover_mask,
     decode,
     draw_indices,
     pbest_count,
@@ -63,7 +63,7 @@ def _expected_mutant(pop, fitness, theta, g):
     E, NP, _ = pop.shape
     d = decode(theta)
     pairs = int(d.dn.max())
-    idx = draw_indices(E, NP, 1 + 2 * pairs, g)
+    idx = draw_indices(E, NP, 1 + 2 * pairs, g).permute(1, 2, 0)
     top = fitness.topk(pbest_count(NP), dim=1, largest=False).indices
     pick = torch.randint(0, top.shape[1], (E, NP), generator=g)
     out = torch.empty_like(pop)
@@ -96,8 +96,9 @@ def test_rand_rand_1_bin_is_de_rand_1_bin():
     g = torch.Generator().manual_seed(5)
     idx = draw_indices(E, NP, 3, g)
     torch.randint(0, pbest_count(NP), (E, NP), generator=g)  # the pbest pick (unused here)
-    binomial, _ = crossover_masks(torch.full((E, 1, 1), 0.9, dtype=torch.float64), (E, NP, D), g)
-    take = lambda k: pop[torch.arange(E).view(E, 1), idx[..., k]]  # noqa: E731
+    cr, cs = torch.full((E, 1, 1), 0.9, dtype=torch.float64), torch.zeros((E, 1, 1), dtype=torch.long)
+    binomial = crossover_mask(cr, cs, (E, NP, D), g)
+    take = lambda k: pop[torch.arange(E).view(E, 1), idx[k]]  # noqa: E731
     de = take(0) + 0.5 * (take(1) - take(2))
     assert (trial - torch.where(binomial, de, pop)).abs().max() <= 1e-12
 
@@ -116,6 +117,31 @@ def test_crossover_limits():
     assert torch.equal(changed, torch.ones_like(changed))  # exactly the j_rand coordinate
     exp_one = torch.tensor([[0.5, 1.0, 1, 0, 2, 1.0]] * 2, dtype=torch.float64)
     assert ((pde_trial(pop, fit, exp_one, -100.0, 100.0, g) != pop).sum(-1) == 8).all()  # CR = 1: the whole block
+
+
+def test_mixed_crossovers_in_one_call():
+    """Executors with different crossovers in one tensor op: binomial with CR = 0 takes exactly j_rand, exponential
+    with CR = 1 the whole vector, arithmetic with CR = 0 returns x itself."""
+    pop, fit = _population(E=3, NP=20, D=8)
+    theta = torch.tensor([[0.5, 0.0, 0, 1, 2, 0.0], [0.5, 1.0, 0, 1, 2, 1.0], [0.5, 0.0, 0, 1, 2, 2.0]])
+    changed = (pde_trial(pop, fit, theta.double(), -100.0, 100.0, torch.Generator().manual_seed(2)) != pop).sum(-1)
+    assert torch.equal(changed, torch.tensor([1, 8, 0]).view(3, 1).expand(3, 20))
+
+
+def test_index_draw_is_sequential_sampling_without_replacement():
+    """The decoded picks equal taking, for j = 0..k-1, the r_j-th value still available (the same r_j draws), then
+    replacing the individual's own index by NP - 1; with replacement when k > NP."""
+    E, NP, k = 3, 7, 5
+    picks = draw_indices(E, NP, k, torch.Generator().manual_seed(4))
+    g = torch.Generator().manual_seed(4)
+    r = [torch.randint(0, NP - j, (E, NP), generator=g) for j in range(k)]
+    for e in range(E):
+        for i in range(NP):
+            available = list(range(NP))
+            expected = [available.pop(int(r[j][e, i])) for j in range(k)]
+            expected = [NP - 1 if v == i else v for v in expected]
+            assert picks[:, e, i].tolist() == expected
+    assert draw_indices(E, 4, 9, g).shape == (9, E, 4)
 
 
 def test_exponential_block_length_follows_cr_powers():

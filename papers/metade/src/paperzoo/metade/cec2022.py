@@ -138,20 +138,24 @@ def griewank(z: Tensor) -> Tensor:
 
 
 def schwefel(z: Tensor) -> Tensor:
-    """Modified Schwefel: ``418.9829 D - sum h(z_i + 420.9687...)`` with the CEC boundary handling beyond |500|."""
+    """Modified Schwefel: ``418.9829 D - sum h(z_i + 420.9687...)`` with the CEC boundary handling beyond |500|:
+    ``h(y) = y sin(sqrt|y|)`` inside, ``-/+ h(m) + (|y| - 500)^2 / (10^4 D)`` beyond, ``m = 500 - fmod(|y|, 500)``."""
     d = z.shape[-1]
     y = z + 420.9687462275036
-    inside = -y * y.abs().sqrt().sin()
-    m = 500.0 - torch.fmod(y.abs(), 500.0)
-    folded = m * m.abs().sqrt().sin()
-    out = torch.where(y > 500.0, -folded + (y - 500.0) ** 2 / 10000.0 / d, inside)
-    out = torch.where(y < -500.0, folded + (y + 500.0) ** 2 / 10000.0 / d, out)
+    size = y.abs()
+    beyond = size > 500.0
+    a = torch.where(beyond, 500.0 - torch.fmod(size, 500.0), y)  # one sin(sqrt) for both branches
+    h = a * a.abs().sqrt().sin()
+    signed = torch.where(y < -500.0, h, -h)
+    # (|y| - 500)^2 = (y - 500)^2 above and (y + 500)^2 below, exactly (negation is exact).
+    out = torch.where(beyond, signed + (size - 500.0) ** 2 / 10000.0 / d, signed)
     return out.sum(-1) + 418.98288727243378 * d
 
 
 def expanded_schaffer_f6(z: Tensor) -> Tensor:
     """``sum_i 0.5 + (sin^2 sqrt(s_i) - 0.5) / (1 + 0.001 s_i)^2`` with ``s_i = z_i^2 + z_{i+1}^2`` (cyclic)."""
-    s = z * z + torch.roll(z, -1, dims=-1) ** 2
+    sq = z * z
+    s = sq + torch.roll(sq, -1, dims=-1)
     return (0.5 + (torch.sin(s.sqrt()) ** 2 - 0.5) / (1.0 + 0.001 * s) ** 2).sum(-1)
 
 
@@ -271,6 +275,7 @@ class CEC2022:
                 [p.rate * (blocks[i].T if p.rotate else eye) for i, p in enumerate(parts)]
             )  # (K, D, D)
             self.parts = parts
+            self._spread = 2.0 * D * torch.tensor([p.delta for p in parts], dtype=dtype) ** 2  # 2 D delta_k^2
         else:
             self.shift = shift[:D].clone()
             self.rotation_t = m.view(D, D).T.contiguous()
@@ -303,17 +308,15 @@ class CEC2022:
         return total + self.optimum_value
 
     def _composition(self, x: Tensor) -> Tensor:
-        diff = x.unsqueeze(-2) - self.shift  # (..., K, D)
-        z = torch.einsum("...kd,kde->...ke", diff, self.affine)
-        dist2 = (diff * diff).sum(-1)  # (..., K)
-        deltas = torch.tensor([p.delta for p in self.parts], dtype=x.dtype)
-        w = torch.exp(-dist2 / (2.0 * self.D * deltas**2)) / dist2.sqrt()
-        w = torch.where(dist2 == 0, torch.full_like(w, 1e99), w)
+        # Component-major (K, ..., D), so that each component's z_k is one contiguous block.
+        K = len(self.parts)
+        diff = x.unsqueeze(0) - self.shift.view((K,) + (1,) * (x.dim() - 1) + (self.D,))
+        z = torch.bmm(diff.view(K, -1, self.D), self.affine).view(diff.shape)
+        dist2 = (diff * diff).sum(-1)  # (K, ...)
+        w = torch.exp(-dist2 / self._spread.view((K,) + (1,) * (dist2.dim() - 1))) / dist2.sqrt()
+        w = torch.where(dist2 == 0, torch.full_like(w, 1e99), w).movedim(0, -1).contiguous()
         values = torch.stack(
-            [
-                p.lam * p.g(z[..., i, :] + (1.0 if p.g is rosenbrock else 0.0)) + p.bias
-                for i, p in enumerate(self.parts)
-            ],
+            [p.lam * p.g(z[i] + 1.0 if p.g is rosenbrock else z[i]) + p.bias for i, p in enumerate(self.parts)],
             dim=-1,
         )
         return (w * values).sum(-1) / w.sum(-1).clamp_min(1e-9)

@@ -4,18 +4,23 @@ A configuration ``theta = (F, CR, bl, br, dn, cs)`` lives in the evolver's box
 ``THETA_LB = [0, 0, 0, 0, 1, 0]``, ``THETA_UB = [1, 1, 4 - 1e-5, 4 - 1e-5, 5 - 1e-5, 3 - 1e-5]`` and decodes as
 ``F, CR`` as they are and ``bl = floor(theta_3), br = floor(theta_4) in {0..3}``, ``dn = floor(theta_5) in {1..4}``,
 ``cs = floor(theta_6) in {0, 1, 2}``. Vectors: 0 rand ``x_{r0}``, 1 best, 2 pbest (uniform among the top
-``ceil(0.05 NP)``), 3 current ``x_i``. One generation, for every individual i of every executor at once::
+``max(1, floor(0.05 NP))``), 3 current ``x_i``. One generation, for every individual i of every executor at once::
 
     b_i = v_bl + F (v_br - v_bl),     v_i = b_i + F sum_{k=1}^{dn} (x_{r_{2k-1}} - x_{r_{2k}})
     u_i = crossover(x_i, v_i)  (0 binomial, 1 exponential, 2 arithmetic x + CR (v - x)),  clipped to [lb, ub]
     x_i <- u_i  if f(u_i) <= f(x_i)
 
-Index draw as in the official code: 9 indices per individual, uniform with replacement, any equal to i replaced
-by NP - 1 (r0 = the "rand" base vector, then up to 4 difference pairs).
+Index draw as in the JAX code: up to 9 indices per individual (r0 = the "rand" base vector, then up to 4 difference
+pairs), distinct, any equal to i replaced by NP - 1 (the PyTorch port draws them with replacement).
+
+Speed: one generation of E executors is a fixed number of tensor ops whatever E (no Python loop over executors,
+individuals or dimensions): every vector a mutation reads is fetched by one row gather, every crossover mask by one
+table lookup, and each kind of random draw is one call for all executors.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -94,48 +99,49 @@ def _exp_length(CR: Tensor, shape: tuple[int, ...], D: int, port: bool, generato
     return torch.clamp(1 + torch.floor(ratio), max=D)
 
 
-def crossover_masks(
-    CR: Tensor, shape: tuple[int, int, int], generator: torch.Generator, port: bool = False
-) -> tuple[Tensor, Tensor]:
-    """The binomial and exponential masks (True = take the mutant) for ``shape = (E, NP, D)``, ``CR (E, 1, 1)``.
+def crossover_mask(
+    CR: Tensor, cs: Tensor, shape: tuple[int, int, int], generator: torch.Generator, port: bool = False
+) -> Tensor:
+    """Which coordinates take the mutant (``shape = (E, NP, D)``; ``CR``, ``cs`` of shape ``(E, 1, 1)``).
 
-    Binomial: ``U_j < CR`` or ``j = j_rand`` (port: a standard normal draw ``< CR``). Exponential: a circular block
-    of length L from a uniform start.
+    Binomial (cs 0): ``U_j < CR`` or ``j = j_rand`` (port: a standard normal draw ``< CR``). Exponential (cs 1): a
+    circular block of length L from a uniform start. Arithmetic (cs 2): none. Every executor's draws are made
+    whatever its crossover (one call per kind of draw), in the order j_rand, U, start, L.
     """
     E, NP, D = shape
     draw = torch.randn if port else torch.rand
-    j = torch.arange(D)
-    j_rand = torch.randint(0, D, (E, NP, 1), generator=generator)
+    j_rand = torch.randint(0, D, (E, NP), generator=generator)
     # float32 draws: a uniform compared with CR needs no more resolution, and they cost half as much.
-    binomial = (draw(shape, generator=generator, dtype=torch.float32) < CR.float()) | (j == j_rand)
-    start = torch.randint(0, D, (E, NP, 1), generator=generator)
-    length = _exp_length(CR, (E, NP, 1), D, port, generator)
-    exponential = torch.remainder(j - start, D) < length
-    return binomial, exponential
+    u = draw(shape, generator=generator, dtype=torch.float32)
+    start = torch.randint(0, D, (E, NP), generator=generator)
+    length = _exp_length(CR, (E, NP, 1), D, port, generator).view(E, NP).clamp(0, D).long()
+    # The coordinates a mask always takes, looked up by row: rows s (D + 1) + l hold the exponential block
+    # ((j - s) mod D < l; l = 0 is empty), then D rows hold the binomial's j_rand.
+    j = torch.arange(D)
+    block = torch.remainder(j.view(1, 1, D) - j.view(D, 1, 1), D) < torch.arange(D + 1).view(1, D + 1, 1)
+    table = torch.cat((block.view(D * (D + 1), D), torch.eye(D, dtype=torch.bool)))
+    cs = cs.view(E, 1)
+    row = torch.where(cs == EXPONENTIAL, start * (D + 1) + length, torch.where(cs == BINOMIAL, D * (D + 1) + j_rand, 0))
+    threshold = torch.where(cs.view(E, 1, 1) == BINOMIAL, CR.float(), -math.inf)
+    return table.index_select(0, row.view(-1)).view(shape) | (u < threshold)
 
 
 def draw_indices(E: int, NP: int, k: int, generator: torch.Generator, replace: bool = False) -> Tensor:
-    """``k`` indices per individual (``(E, NP, k)``), distinct (the JAX code) or with replacement (the port, and
+    """``k`` indices per individual, ``(k, E, NP)``, distinct (the JAX code) or with replacement (the port, and
     whenever ``k > NP``); any index equal to the individual's own is replaced by ``NP - 1`` (both official
     versions)."""
     if replace or k > NP:
-        idx = torch.randint(0, NP, (E, NP, k), generator=generator)
+        picks = torch.randint(0, NP, (E, NP, k), generator=generator).permute(2, 0, 1)
     else:
-        # Sequential draws without replacement: the j-th is the r-th (r uniform in [0, NP - j)) value not yet taken,
-        # the least fixed point of v = r + #{taken <= v}, reached by iterating from v = r.
-        picks = [torch.randint(0, NP, (E, NP, 1), generator=generator)]
-        for j in range(1, k):
-            taken = torch.cat(picks, -1)
-            r = torch.randint(0, NP - j, (E, NP, 1), generator=generator)
-            v = r
-            for _ in range(j):
-                nxt = r + (taken <= v).sum(-1, keepdim=True)
-                if torch.equal(nxt, v):
-                    break
-                v = nxt
-            picks.append(v)
-        idx = torch.cat(picks, -1)
-    return torch.where(idx == torch.arange(NP).view(1, NP, 1), NP - 1, idx)
+        # Sequential draws without replacement: the j-th pick is the r_j-th (r_j uniform in [0, NP - j)) value not
+        # yet taken. The r_j are drawn first (their law does not depend on the picks), then decoded from the last
+        # pick back: adding pick i shifts every later pick that is >= it up by one.
+        picks = torch.empty((k, E, NP), dtype=torch.long)
+        for j in range(k):
+            torch.randint(0, NP - j, (E, NP), generator=generator, out=picks[j])
+        for i in range(k - 2, -1, -1):
+            picks[i + 1 :] += picks[i + 1 :] >= picks[i]
+    return torch.where(picks == torch.arange(NP), NP - 1, picks)
 
 
 def pbest_count(NP: int) -> int:
@@ -168,32 +174,31 @@ def pde_trial(
     d = decode(theta)
     F, CR = d.F.to(pop.dtype).view(E, 1, 1), d.CR.to(pop.dtype).view(E, 1, 1)
     flat = pop.reshape(E * NP, D)
-    offset = (torch.arange(E) * NP).view(E, 1, 1)
+    rows = torch.arange(E * NP).view(E, NP)  # row of x_i in flat
 
-    # r0 (the rand vector) and up to 4 difference pairs; only the pairs some executor uses are gathered.
+    # r0 (the rand vector) and up to 4 difference pairs (only as many as some executor uses); a pair an executor
+    # does not use points twice at x_i, so that its difference is exactly 0. Index arrays are vector-major (k, E, NP).
     pairs = int(d.dn.max())
-    idx = draw_indices(E, NP, 1 + 2 * pairs, generator, replace=port_quirks) + offset
-    rand = flat[idx[..., 0]]
-    used = (torch.arange(pairs).view(1, 1, pairs) < d.dn.view(E, 1, 1)).to(pop.dtype).unsqueeze(-1)
-    diff_sum = ((flat[idx[..., 1::2]] - flat[idx[..., 2::2]]) * used).sum(2)
-
-    top = fitness.topk(pbest_count(NP), dim=1, largest=False).indices  # ascending: top[:, 0] is the best
-    pbest = flat[top.gather(1, torch.randint(0, top.shape[1], (E, NP), generator=generator)) + offset[..., 0]]
-    best = flat[top[:, :1] + offset[..., 0]]
-
-    def choose(which: Tensor) -> Tensor:
-        w = which.view(E, 1, 1)
-        return torch.where(w == RAND, rand, torch.where(w == BEST, best, torch.where(w == PBEST, pbest, pop)))
-
-    prim = choose(d.bl)
-    mutant = prim + F * (choose(d.br) - prim + diff_sum)
+    picks = draw_indices(E, NP, 1 + 2 * pairs, generator, replace=port_quirks) + rows[:, :1]
+    unused = torch.arange(2 * pairs).view(-1, 1, 1) // 2 >= d.dn.view(1, E, 1)
+    top = fitness.topk(pbest_count(NP), dim=1, largest=False).indices + rows[:, :1]  # ascending: best first
+    pbest = top.gather(1, torch.randint(0, top.shape[1], (E, NP), generator=generator))
+    # The menu's rows (0 rand, 1 best, 2 pbest, 3 current), then the base vectors' rows picked by bl and br.
+    menu = torch.stack((picks[0], top[:, :1].expand(E, NP), pbest, rows))
+    base = menu.gather(0, torch.stack((d.bl, d.br)).view(2, E, 1).expand(2, E, NP))
+    picked = torch.cat((base, torch.where(unused, rows, picks[1:])))
+    vectors = flat.index_select(0, picked.view(-1)).view(2 + 2 * pairs, E, NP, D)  # all the rows in one gather
+    prim, diff = vectors[0], vectors[2] - vectors[3]
+    for k in range(1, pairs):
+        diff = diff + (vectors[2 + 2 * k] - vectors[3 + 2 * k])
+    mutant = prim + F * (vectors[1] - prim + diff)
 
     cs = d.cs.view(E, 1, 1)
-    trial = pop + CR * (mutant - pop)  # arithmetic
-    if bool((cs != ARITHMETIC).any()):
-        binomial, exponential = crossover_masks(CR, (E, NP, D), generator, port=port_quirks)
-        masked = torch.where(torch.where(cs == BINOMIAL, binomial, exponential), mutant, pop)
-        trial = torch.where(cs == ARITHMETIC, trial, masked)
+    if not bool((cs != ARITHMETIC).any()):
+        return torch.clamp(pop + CR * (mutant - pop), lb, ub)
+    # Arithmetic executors take x + CR (v - x); the others x + 0 (v - x) = x, then the mutant where their mask says.
+    trial = pop + torch.where(cs == ARITHMETIC, CR, 0.0) * (mutant - pop)
+    trial = torch.where(crossover_mask(CR, cs, (E, NP, D), generator, port_quirks), mutant, trial)
     return torch.clamp(trial, lb, ub)
 
 
