@@ -1,6 +1,7 @@
 """Tests of AdaSketch-Newton: sketch steps, the merit gradient, the Newton step, Hessian modification,
 adaptation, published optima, the baselines, bad input and determinism."""
 
+import dataclasses
 import itertools
 import math
 import warnings
@@ -13,7 +14,7 @@ from scipy.optimize import NonlinearConstraint, minimize
 from paperzoo.eal_sketch import AdaSketchNewton, Problem, hs_problem
 from paperzoo.eal_sketch.baselines import L1SQPGMRES, AugmentedLagrangian
 from paperzoo.eal_sketch.bench import BENCHMARK, Config
-from paperzoo.eal_sketch.experiment import run
+from paperzoo.eal_sketch.experiment import kkt_at_flops, run
 from paperzoo.eal_sketch.problems import HS_PROBLEMS, logistic_problem, pde_problem
 from paperzoo.eal_sketch.sketch import SketchSolver, rk_per_step
 from paperzoo.eal_sketch.solver import DELTA_FLOOR, merit_gradient, modified_hessian
@@ -50,6 +51,23 @@ def test_blocked_rk_matches_the_per_step_form_in_distribution_of_accuracy():
     assert np.linalg.norm(K @ z_block - b) <= tol * (1 + 1e-6) and np.linalg.norm(r) <= tol * (1 + 1e-6)
     assert np.allclose(z_block, z_step, atol=1e-6)
     assert 0.5 < steps / steps_ref < 2.0
+
+
+@pytest.mark.parametrize("kind", ["rk", "gv"])
+def test_sketch_stops_at_the_first_step_that_meets_the_tolerance(kind):
+    K, b = _kkt_matrix(6)
+    tol = 5e-2 * np.linalg.norm(b)
+
+    def solver(seed):  # block 4 < n+m = 9: RK screens each block before forming its per-step residuals
+        return SketchSolver(K, kind, np.random.default_rng(seed), block=4)
+
+    for seed in range(4):
+        _, _, steps, _ = solver(seed).run(np.zeros_like(b), b, tol, 10**6)
+        # the exact residual after each of the last 12 steps (prefixes of the same sketch sequence)
+        residuals = [
+            np.linalg.norm(solver(seed).run(np.zeros_like(b), b, 0.0, t)[1]) for t in range(steps - 12, steps + 1)
+        ]
+        assert 12 < steps and residuals[-1] <= tol * (1 + 1e-9) and min(residuals[:-1]) > tol, seed
 
 
 def test_code_form_takes_the_first_step_with_the_wrong_sign():
@@ -184,6 +202,26 @@ def test_runner_records_every_arm_on_a_tiny_config():
     assert metrics["rk/pde3_converged"] == 1.0 and metrics["rk/pde3_log10_kkt"] <= -4
 
 
+def test_kkt_at_flops_is_the_last_iterate_within_the_budget():
+    kkt, flops = [10.0, 5.0, 1.0, 0.1], [0.0, 100.0, 250.0, 400.0]
+    assert kkt_at_flops(kkt, flops, 99.0) == (10.0, 0)
+    assert kkt_at_flops(kkt, flops, 250.0) == (1.0, 2)
+    assert kkt_at_flops(kkt, flops, 1e9) == (0.1, 3)
+
+
+def test_runner_compares_rk_and_l1sqp_at_equal_flops():
+    config = Config(hs=(), logistic=(), pde_sizes=(3,), pde_arms=("rk", "l1sqp"), pde_max_iter=(("l1sqp", 40),))
+    result = run(dataclasses.replace(config, workers=1), 0)
+    m, s = result.metrics, result.series
+    assert m["l1sqp/pde3_iterations"] == 40 and m["rk/pde3_converged"] == 1.0
+    budget = min(s["rk/flops_pde3"][-1], s["l1sqp/flops_pde3"][-1])
+    for arm in ("rk", "l1sqp"):
+        k = int(m[f"{arm}/pde3_iterations_at_equal_flops"])
+        assert s[f"{arm}/flops_pde3"][k] <= budget and math.isclose(
+            m[f"{arm}/pde3_log10_kkt_at_equal_flops"], math.log10(s[f"{arm}/kkt_pde3"][k])
+        )
+
+
 def test_problem_library_shapes():
     assert pde_problem(3).n == 18 and pde_problem(3).m == 9
     logistic = logistic_problem("wine_binary")
@@ -217,4 +255,7 @@ def test_bad_config_raises():
         Config(hs=("HS999",), logistic=(), pde_sizes=())
     with pytest.raises(ValueError, match="arms"):
         Config(hs=(), logistic=(), pde_sizes=(), hs_arms=("newton",))
+    with pytest.raises(ValueError, match="pde_max_iter"):
+        Config(hs=(), logistic=(), pde_sizes=(), pde_max_iter=(("rk", 0),))
+    assert Config(hs=(), logistic=(), pde_sizes=(), pde_max_iter=(("gv", 3),)).pde_iterations("gv") == 3
     assert BENCHMARK.scales["full"].pde_sizes == (8, 16)

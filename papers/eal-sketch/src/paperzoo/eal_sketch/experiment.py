@@ -61,6 +61,7 @@ def solve_one(spec: str, arm: str, seed: int, max_iter: int) -> dict[str, Any]:
         "iterations": len(out.kkt) - 1,
         "kkt": out.kkt,
         "flops": float(sum(out.flops)),
+        "cumulative_flops": np.concatenate([[0.0], np.cumsum(out.flops, dtype=np.float64)]).tolist(),
         "inner_steps": float(sum(out.inner_steps)),
         "seconds": out.seconds,
         "unit_last5": float(np.mean(np.asarray(tail) == 1.0)) if tail else math.nan,
@@ -71,13 +72,20 @@ def solve_one(spec: str, arm: str, seed: int, max_iter: int) -> dict[str, Any]:
     }
 
 
+def _cost_rank(job: tuple[str, str, int, int]) -> tuple[int, int]:
+    """A sort key: PDE solves first, and among them (and the rest) the baselines and GV before RK."""
+    spec, arm, _, _ = job
+    return (0 if spec.startswith("pde") else 1, 0 if arm in ("al", "l1sqp", "gv") else 1)
+
+
 def _solve_all(jobs: list[tuple[str, str, int, int]], workers: int) -> list[dict[str, Any]]:
     """Solve every ``(spec, arm, seed, max_iter)``; deterministic arms once per process."""
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     for i, (spec, arm, _, max_iter) in enumerate(jobs):
         if arm not in SEEDED:
             results[i] = _CACHE.get((spec, arm, max_iter))
-    todo = [i for i, res in enumerate(results) if res is None]
+    # longest first, so that neither worker is left with a long solve at the end: PDE, then the baselines
+    todo = sorted((i for i, res in enumerate(results) if res is None), key=lambda i: _cost_rank(jobs[i]))
     for i, res in zip(todo, run_jobs([(solve_one, jobs[i]) for i in todo], workers, desc="solves"), strict=True):
         results[i] = res
         spec, arm, _, max_iter = jobs[i]
@@ -112,11 +120,28 @@ def _instance_metrics(arm: str, name: str, run: dict[str, Any]) -> dict[str, flo
     }
 
 
+def kkt_at_flops(kkt: list[float], cumulative_flops: list[float], budget: float) -> tuple[float, int]:
+    """The KKT residual of the last iterate reached within ``budget`` flops, and its outer iteration."""
+    k = int(np.searchsorted(cumulative_flops, budget, side="right")) - 1
+    return kkt[k], k
+
+
+def _equal_flops_metrics(name: str, runs: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """RK and l1-SQP-GMRES at the same flops budget, the smaller of their two totals (the KKT-vs-flops plot)."""
+    budget = min(runs[arm]["flops"] for arm in ("rk", "l1sqp"))
+    metrics = {}
+    for arm in ("rk", "l1sqp"):
+        kkt, k = kkt_at_flops(runs[arm]["kkt"], runs[arm]["cumulative_flops"], budget)
+        metrics[f"{arm}/{name}_log10_kkt_at_equal_flops"] = math.log10(max(kkt, 1e-300))
+        metrics[f"{arm}/{name}_iterations_at_equal_flops"] = float(k)
+    return metrics
+
+
 def run(config: Any, seed: int) -> Result:
     """All arms on the HS/BT set, the logistic data sets and the PDE grids of ``config``."""
     jobs: list[tuple[str, str, int, int]] = []
     for n in config.pde_sizes:
-        jobs += [(f"pde:{n}", arm, seed, config.pde_max_iter) for arm in config.pde_arms]
+        jobs += [(f"pde:{n}", arm, seed, config.pde_iterations(arm)) for arm in config.pde_arms]
     for data in config.logistic:
         jobs += [(f"logistic:{data}", arm, seed, config.max_iter) for arm in config.logistic_arms]
     jobs += [(f"hs:{name}", arm, seed, config.max_iter) for name in config.hs for arm in config.hs_arms]
@@ -124,6 +149,7 @@ def run(config: Any, seed: int) -> Result:
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
     by_arm: dict[str, list[dict[str, Any]]] = {}
+    by_instance: dict[str, dict[str, dict[str, Any]]] = {}
     for (spec, arm, _, _), res in zip(jobs, results, strict=True):
         kind, _, arg = spec.partition(":")
         if kind == "hs":
@@ -133,6 +159,11 @@ def run(config: Any, seed: int) -> Result:
             name = f"pde{arg}" if kind == "pde" else f"logistic_{arg}"
             metrics.update(_instance_metrics(arm, name, res))
             series[f"{arm}/kkt_{name}"] = res["kkt"]
+            series[f"{arm}/flops_{name}"] = res["cumulative_flops"]
+            by_instance.setdefault(name, {})[arm] = res
+    for name, runs in by_instance.items():
+        if "rk" in runs and "l1sqp" in runs:
+            metrics.update(_equal_flops_metrics(name, runs))
     for arm, runs in by_arm.items():
         metrics.update(_hs_metrics(arm, runs))
     return Result(metrics=metrics, series=series)

@@ -30,27 +30,23 @@ class SketchSolver:
     """RK or GV sketch-and-project on a fixed square ``K`` (dense float64), run in blocks.
 
     ``flops`` counts row operations × nonzeros: ``nnz(Kᵢ)`` per RK step, ``nnz(K)`` per GV step (``Kᵀs``).
+    RK keeps ``z = z₀ − Kᵀu`` through the step coefficients ``u`` (one scatter per block instead of
+    gathering the sampled rows of ``K``), and screens each block with ``‖r_j‖² = ‖r‖² − 2Σ_{l<=j}γ_l v_lᵀr +
+    ‖Σ_{l<=j}γ_l v_l‖²`` (the last term from ``(KKᵀ)²``): the per-step residuals are formed only when the
+    screen says a step of the block may meet the tolerance.
     """
 
-    def __init__(self, K: np.ndarray, kind: str, rng: np.random.Generator, block: int = 128) -> None:
+    def __init__(self, K: np.ndarray, kind: str, rng: np.random.Generator, block: int | None = None) -> None:
         check_one_of("kind", kind, SKETCHES)
-        check_positive_int("block", block)
         if K.ndim != 2 or K.shape[0] != K.shape[1]:
             raise ValueError(f"K must be square, got shape {K.shape}")
+        # small systems: longer blocks amortise the per-block overhead (the triangular solve is O(block²))
+        block = (256 if K.shape[0] <= 64 else 128) if block is None else check_positive_int("block", block)
         self.K, self.kind, self.rng, self.block = K, kind, rng, block
         self.row_nnz = np.count_nonzero(K, axis=1)
         self.nnz = int(self.row_nnz.sum())
         self.gram = K @ K.T if kind == "rk" else None
-
-    def _block(self, r: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(Wᵀ, Vᵀ, M, Sᵀr, flops per step)`` of ``size`` fresh sketches, rows = sketches."""
-        if self.kind == "rk":
-            idx = self.rng.integers(0, r.size, size)
-            v = self.gram[idx]  # rows of K Kᵀ (symmetric): (K Kᵢᵀ)ᵀ
-            return self.K[idx], v, v[:, idx], r[idx], self.row_nnz[idx]
-        S = self.rng.standard_normal((size, r.size))
-        w = S @ self.K  # rows (Kᵀs)ᵀ
-        return w, w @ self.K.T, w @ w.T, S @ r, np.full(size, self.nnz)
+        self.gram2 = self.gram @ self.gram if kind == "rk" and K.shape[0] > block else None  # for the screen
 
     def run(
         self, z: np.ndarray, b: np.ndarray, tol: float, cap: int, flip_first: bool = False
@@ -60,25 +56,73 @@ class SketchSolver:
         ``flip_first``: the first step uses ``r = b`` instead of ``K z − b`` (the official code's start from
         ``z = 0`` with ``r = b``, whose first step has the wrong sign); later steps use the true residual.
         """
+        if self.kind == "rk":
+            return self._run_rk(z, b, tol, cap, flip_first)
         z = z.copy()
         r = self.K @ z - b
         steps = flops = blocks = 0
         while steps < cap and np.linalg.norm(r) > tol:
-            w, v, M, rhs, cost = self._block(r, min(self.block, cap - steps))
+            size = min(self.block, cap - steps)
+            S = self.rng.standard_normal((size, r.size))
+            w = S @ self.K  # rows (Kᵀs)ᵀ
+            v, rhs = w @ self.K.T, S @ r
             if flip_first and steps == 0:
                 rhs[0] = -rhs[0]
-            gamma = solve_triangular(M, rhs, lower=True, check_finite=False)
+            gamma = solve_triangular(w @ w.T, rhs, lower=True, check_finite=False)
             R = r - np.cumsum(gamma[:, None] * v, axis=0)  # row j: the residual after step j
-            met = np.flatnonzero(np.einsum("ij,ij->i", R, R) <= tol * tol)
-            take = int(met[0]) + 1 if met.size else gamma.size
+            take = _first_met(np.einsum("ij,ij->i", R, R), tol, gamma.size)
             z -= gamma[:take] @ w[:take]
             r = R[take - 1]
             steps += take
-            flops += int(cost[:take].sum())
+            flops += take * self.nnz
             blocks += 1
-            if blocks % _REFRESH == 0 or met.size:
+            if blocks % _REFRESH == 0 or steps == cap or r @ r <= tol * tol:
                 r = self.K @ z - b
         return z, r, steps, flops
+
+    def _run_rk(
+        self, z0: np.ndarray, b: np.ndarray, tol: float, cap: int, flip_first: bool
+    ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """The RK branch of :meth:`run`: ``z = z₀ − Kᵀu``, residual updates from rows of ``KKᵀ``."""
+        u = np.zeros_like(b)
+        r = self.K @ z0 - b
+        steps = flops = blocks = 0
+        while steps < cap and np.linalg.norm(r) > tol:
+            size = min(self.block, cap - steps)
+            idx = self.rng.integers(0, r.size, size)
+            v = self.gram[idx]  # rows of K Kᵀ (symmetric): (K Kᵢᵀ)ᵀ
+            rhs = r[idx]
+            if flip_first and steps == 0:
+                rhs[0] = -rhs[0]
+            gamma = solve_triangular(v[:, idx], rhs, lower=True, check_finite=False)
+            take = self._rk_take(r, v, idx, gamma, tol)
+            np.add.at(u, idx[:take], gamma[:take])
+            r = r - gamma[:take] @ v[:take]
+            steps += take
+            flops += int(self.row_nnz[idx[:take]].sum())
+            blocks += 1
+            if blocks % _REFRESH == 0 or steps == cap or r @ r <= tol * tol:
+                r = self.K @ (z0 - self.K.T @ u) - b
+        return z0 - self.K.T @ u, r, steps, flops
+
+    def _rk_take(self, r: np.ndarray, v: np.ndarray, idx: np.ndarray, gamma: np.ndarray, tol: float) -> int:
+        """How many of the block's steps to take: up to the first whose residual meets ``tol``, else all."""
+        if self.gram2 is not None:  # the screen costs O(block²) and saves O(block·(n+m)): worth it when n+m > block
+            g2 = self.gram2[np.ix_(idx, idx)] * np.outer(gamma, gamma)  # γ_l γ_l' v_lᵀv_l'
+            quad = np.cumsum(np.diag(g2) + 2 * np.tril(g2, -1).sum(axis=1))
+            r2 = float(r @ r)
+            screen = r2 - 2 * np.cumsum(gamma * (v @ r)) + quad
+            slack = 1e-12 * (r2 + quad[-1]) + 1e-300  # rounding of the screen, far above float64's
+            if screen.min() > tol * tol + slack:
+                return gamma.size
+        R = r - np.cumsum(gamma[:, None] * v, axis=0)  # row j: the residual after step j, formed exactly
+        return _first_met(np.einsum("ij,ij->i", R, R), tol, gamma.size)
+
+
+def _first_met(norms2: np.ndarray, tol: float, size: int) -> int:
+    """One past the first step whose squared residual norm is ``<= tol²`` (``size`` when none is)."""
+    met = np.flatnonzero(norms2 <= tol * tol)
+    return int(met[0]) + 1 if met.size else size
 
 
 def rk_per_step(
