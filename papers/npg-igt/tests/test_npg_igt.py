@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from paperzoo.npg_igt.bench import BENCHMARK, LQRConfig, SmokeConfig, Steps
-from paperzoo.npg_igt.envs import LQR, TabularMDP, cartpole_step, sample_cartpole
+from paperzoo.npg_igt import tuning
+from paperzoo.npg_igt.bench import BENCHMARK, CartPoleConfig, FullConfig, LQRConfig, SmokeConfig, Steps, Sweep
+from paperzoo.npg_igt.envs import LQR, TabularMDP, cartpole_step, draw, sample_cartpole
 from paperzoo.npg_igt.estimators import gpomdp, hessian_vector
-from paperzoo.npg_igt.experiment import tabular_check
+from paperzoo.npg_igt.experiment import CARTPOLE_ARMS, LQR_ARMS, cartpole_arm, grid, lqr_arm, tabular_check
 from paperzoo.npg_igt.optim import HARPG, NHARPG, NPGIGT, eta_schedule, gamma_schedule
 from paperzoo.npg_igt.policies import LinearGaussianPolicy, MLPSoftmaxPolicy, SoftmaxPolicy
 
@@ -226,8 +227,6 @@ def test_bad_input_raises(build, name):
 
 
 def test_full_scale_runner_is_deterministic_on_a_tiny_config():
-    from paperzoo.npg_igt.bench import CartPoleConfig, FullConfig
-
     config = FullConfig(
         lqr=LQRConfig(trajectories=40, checkpoints=5),
         cartpole=CartPoleConfig(episodes=30, random_episodes=4),
@@ -242,3 +241,92 @@ def test_full_scale_runner_is_deterministic_on_a_tiny_config():
     experiment.cartpole_runs.cache_clear()
     np.testing.assert_equal(run(config, 0).metrics, first)
     assert run(config, 1).metrics != first
+
+
+def test_lqr_scan_sampler_equals_the_sequential_recursion():
+    """The prefix-scan rollout gives s_{h+1} = (A + B K) s_h + B eps_h + w_h step by step (same draws)."""
+    env = LQR(3, 2, 37, 0.9, seed=1)
+    gain = 0.4 * torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    sigma = torch.full((4, 2), 0.3, dtype=torch.float64)
+    traj = env.sample(gain, sigma, torch.Generator().manual_seed(2))
+    z = draw(torch.Generator().manual_seed(2), 4, (3 + 37 * 5,), normal=True)
+    eps = z[:, 3 : 3 + 74].reshape(4, 37, 2) * sigma[:, None]
+    w = z[:, 3 + 74 :].reshape(4, 37, 3) * env.noise
+    s, states = z[:, :3], []
+    for h in range(37):
+        states.append(s)
+        a = torch.einsum("rad,rd->ra", gain, s) + eps[:, h]
+        s = s @ env.A.T + a @ env.B.T + w[:, h]
+    torch.testing.assert_close(traj.inputs, torch.stack(states, 1), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(traj.actions, torch.einsum("rad,rhd->rha", gain, traj.inputs) + eps)
+
+
+def test_hvp_on_row_blocks_equals_one_parameter():
+    """B^u with the rows split into parameter blocks (one per step size of a sweep) equals B^u on one parameter."""
+    env = LQR(3, 2, 20, 0.9, seed=0)
+    policy = LinearGaussianPolicy(6, 3, 2, sigma=0.5)
+    gain = 0.1 * torch.randn(6, 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    traj = env.sample(gain, policy.sigma().detach(), torch.Generator().manual_seed(1))
+    u = torch.randn(6, 2, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    whole = gain.clone().requires_grad_(True)
+    (expected,) = hessian_vector([whole], policy.log_prob(traj.inputs, traj.actions, whole), traj.rewards, 0.9, [u])
+    blocks = [b.clone().requires_grad_(True) for b in gain.split([2, 4])]
+    lp = policy.log_prob(traj.inputs, traj.actions, torch.cat(blocks))
+    got = hessian_vector(blocks, lp, traj.rewards, 0.9, list(u.split([2, 4])))
+    torch.testing.assert_close(torch.cat(got), expected, rtol=1e-12, atol=1e-9)
+    with pytest.raises(ValueError, match="rows"):
+        lp = policy.log_prob(traj.inputs, traj.actions, torch.cat(blocks))
+        hessian_vector(blocks[:1], lp, traj.rewards, 0.9, [u[:2]])
+
+
+@pytest.mark.parametrize("arm", ["npg_igt", "nharpg", "harpg", "pg10"])
+def test_sweep_rows_equal_separate_runs(arm):
+    """Running several step sizes as row blocks of one batch gives each the run it would have alone."""
+    config = LQRConfig(trajectories=24, checkpoints=4)
+    values = (0.05, 0.2) if arm in ("npg_igt", "nharpg") else (1e-8, 1e-7)
+    together = lqr_arm(config, arm, values, (3, 4))
+    for i, v in enumerate(values):
+        torch.testing.assert_close(together[i], lqr_arm(config, arm, (v,), (3, 4))[0], rtol=1e-9, atol=1e-9)
+    assert not torch.allclose(together[0], together[1])
+
+
+def test_cartpole_sweep_rows_equal_separate_runs():
+    config = CartPoleConfig(episodes=12, random_episodes=2)
+    together = cartpole_arm(config, "nharpg", (0.1, 1.0), (5,))
+    torch.testing.assert_close(together[1], cartpole_arm(config, "nharpg", (1.0,), (5,))[0])
+
+
+def test_sweep_record_validation_and_interior():
+    assert Sweep(0.2, (0.1, 0.2, 0.4), (3.0, 1.0, math.inf)).interior  # a diverged neighbour bounds it
+    assert not Sweep(0.1, (0.1, 0.2, 0.4), (1.0, 2.0, 3.0)).interior
+    assert not Sweep(0.1).interior
+    with pytest.raises(ValueError, match="best point"):
+        Sweep(0.4, (0.1, 0.2, 0.4), (3.0, 1.0, 2.0))
+    with pytest.raises(ValueError, match="lengths"):
+        Sweep(0.1, (0.1, 0.2), (1.0,))
+
+
+def test_sweep_widens_until_the_optimum_is_interior(monkeypatch):
+    """A loss whose minimum lies beyond the grid's top edge: the sweep widens upwards until the best point is
+    interior; one beyond reach of the widening stays at the edge (and is then not interior)."""
+
+    def fake(target):
+        return lambda experiment, config, arm, values, seeds: [abs(math.log(v / target)) for v in values]
+
+    lowest = tuning.LOWEST["lqr"]["npg"]
+    top = grid(lowest)[-1]
+    monkeypatch.setattr(tuning, "losses", fake(top * 4))
+    s = tuning.sweep("lqr", None, "npg", lowest, (0,))
+    assert s.interior and math.isclose(s.value, top * 4, rel_tol=1e-5) and len(s.grid) == tuning.POINTS + 3
+    monkeypatch.setattr(tuning, "losses", fake(lowest / 1000))
+    s = tuning.sweep("lqr", None, "npg", lowest, (0,))
+    assert not s.interior and s.value == min(s.grid) and len(s.grid) == tuning.POINTS + tuning.MAX_WIDEN
+
+
+def test_full_scale_step_sizes_are_tuned_with_interior_optima():
+    """The committed full config uses swept step sizes, each interior to its grid."""
+    config = FullConfig()
+    for arm in LQR_ARMS:
+        assert getattr(config.lqr.steps, arm).interior, arm
+    for arm in CARTPOLE_ARMS:
+        assert getattr(config.cartpole.steps, arm).interior, arm

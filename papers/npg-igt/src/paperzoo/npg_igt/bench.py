@@ -5,40 +5,86 @@
   10 coordinates); N-PG-IGT closes > 50 % of the gap J* - J in 500 one-trajectory iterations.
 - full (minutes): LQR (state 3, action 2, gamma 0.9, H 50, sigma 0.1; exact J) with N-PG-IGT, N-HARPG, HARPG,
   N-PG, PG(1), PG(10), 10 seeds x 2e4 trajectories; CartPole-v1 with a linear softmax policy, N-PG-IGT,
-  N-HARPG, N-PG, PG(1), 5 seeds x 3000 episodes. Equal trajectories per arm; rows of one batch = seeds.
+  N-HARPG, N-PG, PG(1), 10 seeds x 3000 episodes. Equal trajectories per arm; rows of one batch = seeds. Step
+  sizes: each arm's sweep on tuning seeds 100-104 (:mod:`paperzoo.npg_igt.tuning`), recorded in the config.
 - paper: the same experiments at the paper's budgets (1e5 LQR trajectories, 1e4 CartPole episodes).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from paperzoo.npg_igt import experiment, perf, plots
-from paperzoo.npg_igt.experiment import CARTPOLE_ARMS, LQR_ARMS
+from paperzoo.npg_igt.experiment import CARTPOLE_ARMS, LQR_ARMS, best_value, grid
 from paperzoo.npg_igt.optim import INDEXING
 from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse
 from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int
 
 
 @dataclass(frozen=True)
-class Steps:
-    """Step sizes per arm (chosen by the sweep in the README, same grid for every arm)."""
+class Sweep:
+    """One arm's step size (gamma0 of a normalised arm, lr of the others) and the sweep that chose it.
 
-    gamma0: float = 0.1  # N-PG-IGT
-    gamma0_npg: float = 0.01
-    gamma0_harpg: float = 0.05
-    lr_harpg: float = 1e-6
+    ``grid``: the values tried on the tuning seeds (``python -m paperzoo.npg_igt --tune``, never the evaluation
+    seeds), ``losses``: each value's tuning loss (mean final LQR gap, or minus the mean CartPole return; inf where
+    a seed diverged). ``value`` must be the grid's best point; an empty grid means not tuned."""
+
+    value: float
+    grid: tuple[float, ...] = ()
+    losses: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_positive("value", self.value)
+        if len(self.grid) != len(self.losses):
+            raise ValueError(f"grid and losses must have equal lengths, got {len(self.grid)} and {len(self.losses)}")
+        best = best_value(self.grid, self.losses) if self.grid else self.value
+        if self.value != best:
+            raise ValueError(f"value must be the grid's best point {best}, got {self.value}")
+
+    @property
+    def interior(self) -> bool:
+        """Tuned, with a grid point on either side of the chosen value (diverged points count: they bound it)."""
+        return bool(self.grid) and 0 < sorted(self.grid).index(self.value) < len(self.grid) - 1
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Step size per arm (:class:`Sweep`: the value and its tuning sweep); HARPG's constant eta is not tuned."""
+
+    npg_igt: Sweep = Sweep(0.1)
+    nharpg: Sweep = Sweep(0.05)
+    harpg: Sweep = Sweep(1e-6)
+    npg: Sweep = Sweep(0.01)
+    pg1: Sweep = Sweep(1e-6)
+    pg10: Sweep = Sweep(3e-6)
     eta_harpg: float = 0.1
-    lr_pg1: float = 1e-6
-    lr_pg10: float = 3e-6
     indexing: str = "paper"
 
     def __post_init__(self) -> None:
-        for name in ("gamma0", "gamma0_npg", "gamma0_harpg", "lr_harpg", "lr_pg1", "lr_pg10"):
-            check_positive(name, getattr(self, name))
         if not 0 < self.eta_harpg <= 1:
             raise ValueError(f"eta_harpg must be in (0, 1], got {self.eta_harpg}")
         check_one_of("indexing", self.indexing, INDEXING)
+
+
+# The step sizes the full scale uses: the sweeps of `python -m paperzoo.npg_igt --tune` (tuning seeds 100-104,
+# the full budgets: 2e4 LQR trajectories, 3000 CartPole episodes; README "Step-size tuning").
+# Losses rounded to 3 digits; inf: a tuning seed diverged.
+INF = math.inf
+LQR_STEPS = Steps(
+    npg_igt=Sweep(0.08, grid(0.0025), (44.6, 36.5, 27.8, 20.8, 16.3, 14.3, 15.0, 45.7, 5.34e10, 6.65e25)),
+    nharpg=Sweep(0.08, grid(0.0025), (46.6, 40.2, 33.8, 603.0, 35.3, 24.4, 34.4, 1.39e8, 2.96e63, 1.47e76)),
+    harpg=Sweep(8e-08, grid(1e-08), (35.7, 30.0, 25.0, 21.0, INF, INF, INF, INF, INF, INF)),
+    npg=Sweep(0.02, grid(0.0025), (58.5, 57.7, 56.4, 55.9, 79.5, 887.0, 3.59e3, 1.44e10, 1.36e16, 9.28e18)),
+    pg1=Sweep(1.28e-06, grid(1e-08), (30.0, 25.1, 21.1, 17.9, 15.6, 14.1, 13.1, 12.7, INF, INF)),
+    pg10=Sweep(5.12e-06, grid(1e-08, 11), (49.2, 43.9, 37.9, 32.0, 26.9, 22.6, 19.2, 16.9, 15.4, 14.7, INF)),
+)
+CARTPOLE_STEPS = Steps(  # losses: minus the mean return of the last tenth of the episodes
+    npg_igt=Sweep(0.8, grid(0.0125), (-24.7, -29.2, -37.5, -52.1, -98.7, -232.0, -328.0, -98.8, -9.4, -9.37)),
+    nharpg=Sweep(0.4, grid(0.0125), (-24.6, -28.1, -34.9, -48.9, -85.7, -186.0, -27.6, -37.5, -9.41, -9.75)),
+    npg=Sweep(0.2, grid(0.0125), (-22.8, -23.8, -25.9, -30.5, -36.8, -31.5, -29.1, -31.6, -13.9, -10.0)),
+    pg1=Sweep(0.00025, grid(3.125e-05), (-62.7, -198.0, -261.0, -314.0, -270.0, -248.0, -216.0, -193.0, -96.7, -56.6)),
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +100,7 @@ class LQRConfig:
     trajectories: int = 20_000
     checkpoints: int = 40
     arms: tuple[str, ...] = LQR_ARMS
-    steps: Steps = field(default_factory=Steps)
+    steps: Steps = LQR_STEPS
 
     def __post_init__(self) -> None:
         for name in ("state_dim", "action_dim", "horizon", "trajectories", "checkpoints"):
@@ -74,7 +120,7 @@ class CartPoleConfig:
     discount: float = 0.99
     random_episodes: int = 100
     arms: tuple[str, ...] = CARTPOLE_ARMS
-    steps: Steps = field(default_factory=lambda: Steps(gamma0=0.2, gamma0_npg=0.2, gamma0_harpg=0.2, lr_pg1=1e-3))
+    steps: Steps = CARTPOLE_STEPS
 
     def __post_init__(self) -> None:
         check_positive_int("episodes", self.episodes)
@@ -132,13 +178,14 @@ def smoke_claims(config: SmokeConfig) -> tuple[Claim, ...]:
 def full_claims(config: FullConfig) -> tuple[Claim, ...]:
     """Final LQR gap N-HARPG < N-PG-IGT < N-PG, each < PG(1); CartPole N-HARPG >= N-PG; every arm halves the
     LQR gap and beats the random policy on CartPole (claims of their own, and the guards of the comparisons
-    of the two arms they concern: an arm that did not learn says nothing about an ordering).
+    of the two arms they concern: an arm that did not learn says nothing about an ordering). Every claim is
+    also guarded by its arms' step sizes having been tuned with an interior optimum (:func:`tuned`).
     Paired by seed (shared initial policy and sampling stream)."""
     claims: list[Claim] = []
     if config.lqr is not None and set(config.lqr.arms) == set(LQR_ARMS):
 
-        def halves(*arms: str) -> tuple[Compare, ...]:
-            return tuple(Compare(f"{a}/lqr_gap_ratio", "<", 0.5) for a in arms)
+        def learnt(*arms: str) -> tuple[Compare, ...]:
+            return tuned("lqr", *arms) + tuple(Compare(f"{a}/lqr_gap_ratio", "<", 0.5) for a in arms)
 
         for lhs, rhs in (
             ("nharpg", "npg_igt"),
@@ -148,26 +195,29 @@ def full_claims(config: FullConfig) -> tuple[Claim, ...]:
             ("npg", "pg1"),
         ):
             statement = Better(f"{lhs}/lqr_gap", f"{rhs}/lqr_gap", better="lower")
-            claims.append(Claim(f"LQR final gap: {lhs} < {rhs}", statement, guards=halves(lhs, rhs)))
+            claims.append(Claim(f"LQR final gap: {lhs} < {rhs}", statement, guards=learnt(lhs, rhs)))
         for arm in LQR_ARMS:
-            claims.append(Claim(f"{arm} halves the LQR gap", Better(f"{arm}/lqr_gap_ratio", 0.5, better="lower")))
+            statement = Better(f"{arm}/lqr_gap_ratio", 0.5, better="lower")
+            claims.append(Claim(f"{arm} halves the LQR gap", statement, guards=tuned("lqr", arm)))
     if config.cartpole is not None and set(config.cartpole.arms) == set(CARTPOLE_ARMS):
-        above = tuple(Compare(f"{a}/cartpole_return", ">", "random/cartpole_return") for a in CARTPOLE_ARMS)
+        above = tuple(Compare(f"{a}/cartpole_return", ">", "random/cartpole_return") for a in ("nharpg", "npg"))
         claims.append(
             Claim(
                 "CartPole return: N-HARPG >= N-PG",
                 NoWorse("nharpg/cartpole_return", "npg/cartpole_return"),
-                guards=above,
+                guards=tuned("cartpole", "nharpg", "npg") + above,
             )
         )
         for arm in CARTPOLE_ARMS:
-            claims.append(
-                Claim(
-                    f"{arm} beats the random policy on CartPole",
-                    Better(f"{arm}/cartpole_return", "random/cartpole_return"),
-                )
-            )
+            statement = Better(f"{arm}/cartpole_return", "random/cartpole_return")
+            claims.append(Claim(f"{arm} beats the random policy on CartPole", statement, guards=tuned("cartpole", arm)))
     return tuple(claims)
+
+
+def tuned(experiment: str, *arms: str) -> tuple[Compare, ...]:
+    """Guards: each arm's step size was chosen by the tuning sweep with the chosen value interior to its grid
+    (an edge optimum or an untuned step size could decide an ordering)."""
+    return tuple(Compare(f"{a}/{experiment}_tuned_interior", ">", 0.5) for a in arms)
 
 
 def paper_config() -> FullConfig:
@@ -188,6 +238,7 @@ BENCHMARK = Benchmark(
         MetricSpec("*/tabular_gap_closed", better="higher", tolerance=0.05),
         MetricSpec("*/lqr_gap", better="lower", tolerance=0.5, relative=True),
         MetricSpec("*/cartpole_return", better="higher", tolerance=0.3, relative=True),
+        MetricSpec("*_tuned_interior", better="higher", tolerance=0.0),
     ),
     plot={"full": plots.plot, "paper": plots.plot},
     perf=perf.perf,

@@ -156,22 +156,23 @@ class LQR:
 
     @torch.no_grad()
     def sample(self, gain: Tensor, sigma: Tensor, generators: Generators) -> Trajectories:
-        """One trajectory per row; inputs are the states [R, H, ds], actions [R, H, da]."""
+        """One trajectory per row; inputs are the states [R, H, ds], actions [R, H, da].
+
+        s_{h+1} = M s_h + x_{h+1} with M = A + B K and x_{h+1} = B eps_h + w_h is solved without a loop over time
+        steps: a parallel prefix scan (Hillis-Steele) over x_0 = s_0, x_1, ..., x_{H-1} doubles the lag each round,
+        x_h <- x_h + M^lag x_{h-lag}, so after ceil(log2 H) rounds x_h = sum_{j<=h} M^{h-j} x_j = s_h."""
         rows, horizon, ds, da = gain.shape[0], self.horizon, self.state_dim, self.action_dim
         z = draw(generators, rows, (ds + horizon * (ds + da),), normal=True)
-        s = z[:, :ds]
         eps = z[:, ds : ds + horizon * da].reshape(rows, horizon, da) * sigma[:, None, :]
         w = z[:, ds + horizon * da :].reshape(rows, horizon, ds) * self.noise
-        closed_loop = self.A + self.B @ gain  # M = A + B K, one per row
-        drive = eps @ self.B.T + w  # B eps_h + w_h
-        states = [s]
-        for h in range(horizon - 1):
-            s = torch.einsum("rij,rj->ri", closed_loop, s) + drive[:, h]
-            states.append(s)
-        s_t = torch.stack(states, 1)
-        a_t = torch.einsum("rad,rhd->rha", gain, s_t) + eps
-        reward = -(s_t.square().sum(-1) + torch.einsum("rha,ab,rhb->rh", a_t, self.R, a_t))
-        return Trajectories(s_t, a_t, reward, torch.ones(rows, horizon, dtype=torch.bool))
+        states = torch.cat([z[:, None, :ds], (eps @ self.B.T + w)[:, :-1]], 1)
+        power, lag = self.A + self.B @ gain, 1  # M^lag, one per row
+        while lag < horizon:
+            states = torch.cat([states[:, :lag], states[:, lag:] + states[:, :-lag] @ power.transpose(1, 2)], 1)
+            power, lag = power @ power, 2 * lag
+        actions = torch.einsum("rad,rhd->rha", gain, states) + eps
+        reward = -(states.square().sum(-1) + torch.einsum("rha,ab,rhb->rh", actions, self.R, actions))
+        return Trajectories(states, actions, reward, torch.ones(rows, horizon, dtype=torch.bool))
 
 
 # ------------------------------------------------------------------------------------------------ CartPole
@@ -203,21 +204,22 @@ def sample_cartpole(
 ) -> Trajectories:
     """One CartPole-v1 episode per row under the linear softmax policy theta [R, 5, 2].
 
-    Rows step in lockstep until all end; consecutive equal blocks of rows draw from each of ``rngs``; rewards
+    Rows step in lockstep until all end; consecutive equal blocks of rows draw from each of ``rngs`` (a fixed
+    number of draws per episode, so a row's stream does not depend on how long the other rows live); rewards
     are 1 per step up to and including the terminal one, 0 after; episodes are truncated at 500 steps."""
     rows = theta.shape[0]
     if rows % len(rngs):
         raise ValueError(f"rows ({rows}) must be a multiple of the number of generators ({len(rngs)})")
     k = rows // len(rngs)
     state = np.concatenate([rng.uniform(-0.05, 0.05, size=(k, 4)) for rng in rngs])
+    uniforms = np.concatenate([rng.random((k, max_steps)) for rng in rngs])  # a fixed draw per episode and row
     alive = np.ones(rows, dtype=bool)
     feats, acts, alives = [], [], []
-    for _ in range(max_steps):
+    for step in range(max_steps):
         phi = cartpole_features(state)
         logits = np.einsum("rfa,rf->ra", theta, phi)
         p1 = np.exp(-np.logaddexp(0.0, logits[:, 0] - logits[:, 1]))  # sigmoid, no overflow
-        u = np.concatenate([rng.random(k) for rng in rngs])
-        action = (u < p1).astype(np.int64)
+        action = (uniforms[:, step] < p1).astype(np.int64)
         feats.append(phi)
         acts.append(action)
         alives.append(alive.copy())

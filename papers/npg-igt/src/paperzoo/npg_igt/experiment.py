@@ -8,7 +8,8 @@ computed once and cached, so that ``run(config, seed)`` for each of them costs o
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.optim import SGD, Optimizer
 
-from paperzoo.npg_igt.envs import LQR, TabularMDP, sample_cartpole
+from paperzoo.npg_igt.envs import LQR, TabularMDP, Trajectories, sample_cartpole
 from paperzoo.npg_igt.estimators import gpomdp, hessian_vector
 from paperzoo.npg_igt.optim import HARPG, NHARPG, NPGIGT
 from paperzoo.npg_igt.policies import LinearGaussianPolicy, SoftmaxPolicy
@@ -24,41 +25,59 @@ from paperzoo.npg_igt.sampler import policy_gradient_closure
 from paperzoo.shared import Result
 from paperzoo.shared.progress import progress
 from paperzoo.shared.seeding import derive
+from paperzoo.shared.validate import check_positive_int
 
 LQR_ARMS = ("npg_igt", "nharpg", "harpg", "npg", "pg1", "pg10")
 CARTPOLE_ARMS = ("npg_igt", "nharpg", "npg", "pg1")
 HESSIAN_ARMS = ("nharpg", "harpg")
+NORMALISED_ARMS = ("npg_igt", "nharpg", "npg")
 
 
-def make_optimizer(arm: str, params: list[Tensor], steps: Any, seed: int) -> tuple[Optimizer, int]:
-    """The arm's optimizer (``steps``: the config's step sizes) and its trajectories per iteration."""
+def best_value(grid: Sequence[float], losses: Sequence[float]) -> float:
+    """The grid value of least loss (a non-finite loss counts as +inf; the first of equal losses)."""
+    finite = [loss if math.isfinite(loss) else math.inf for loss in losses]
+    return grid[finite.index(min(finite))]
+
+
+def grid(lowest: float, points: int = 10, factor: float = 2.0) -> tuple[float, ...]:
+    """A step-size grid lowest * factor**k, k < points (6 significant digits, so the values print exactly)."""
+    if not lowest > 0:
+        raise ValueError(f"lowest must be > 0, got {lowest}")
+    check_positive_int("points", points)
+    return tuple(float(f"{lowest * factor**k:.6g}") for k in range(points))
+
+
+def make_optimizer(arm: str, blocks: list[Tensor], values: Sequence[float], steps: Any, seed: int) -> Optimizer:
+    """The arm's optimizer over ``blocks`` (one param group each, with the step size of ``values`` at the same
+    index: gamma0 for the normalised arms, lr for the others); ``steps``: the config's other settings."""
+    key = "gamma0" if arm in NORMALISED_ARMS else "lr"
+    groups = [{"params": [b], key: v} for b, v in zip(blocks, values, strict=True)]
     if arm == "npg_igt":
-        return NPGIGT(params, steps.gamma0, indexing=steps.indexing, batched=True), 1
+        return NPGIGT(groups, values[0], indexing=steps.indexing, batched=True)
     if arm == "npg":  # normalised PG: IGT with eta_t = 1 (no transport, no averaging)
-        return NPGIGT(params, steps.gamma0_npg, eta0=1.0, eta_power=0.0, batched=True), 1
+        return NPGIGT(groups, values[0], eta0=1.0, eta_power=0.0, batched=True)
     if arm == "nharpg":
-        return NHARPG(params, steps.gamma0_harpg, batched=True, seed=derive(seed, "q")), 2
+        return NHARPG(groups, values[0], batched=True, seed=derive(seed, "q"))
     if arm == "harpg":
-        return HARPG(params, steps.lr_harpg, steps.eta_harpg, batched=True, seed=derive(seed, "q")), 2
+        return HARPG(groups, values[0], steps.eta_harpg, batched=True, seed=derive(seed, "q"))
     if arm in ("pg1", "pg10"):
-        return SGD(params, lr=steps.lr_pg1 if arm == "pg1" else steps.lr_pg10, maximize=True), 1 if arm == "pg1" else 10
+        return SGD(groups, lr=values[0], maximize=True)
     raise ValueError(f"arm must be one of {LQR_ARMS}, got {arm!r}")
 
 
+def trajectories_per_iteration(arm: str) -> int:
+    """Sampled trajectories per iteration: two for (N-)HARPG (one at t = 0), ten for PG(10), else one."""
+    return 2 if arm in HESSIAN_ARMS else 10 if arm == "pg10" else 1
+
+
 def train(
-    arm: str,
-    optimizer: Optimizer,
-    per_iter: int,
-    closure: Callable,
-    budget: int,
-    checkpoints: np.ndarray,
-    evaluate: Callable[[], Tensor],
+    arm: str, optimizer: Optimizer, closure: Callable, budget: int, checkpoints: np.ndarray, evaluate: Callable
 ) -> Tensor:
     """Iterate until ``budget`` trajectories are spent; ``evaluate()`` at each checkpoint: [rows, n_checkpoints]."""
     used, k, values = 0, 0, []
     first = True
     while k < len(checkpoints):
-        n = 1 if (first and arm in HESSIAN_ARMS) else per_iter
+        n = 1 if (first and arm in HESSIAN_ARMS) else trajectories_per_iteration(arm)
         if used + n > budget:
             break
         if isinstance(optimizer, SGD):
@@ -78,66 +97,92 @@ def log_checkpoints(budget: int, points: int) -> np.ndarray:
     return np.unique(np.geomspace(1, budget, points).round().astype(int))
 
 
+def blocks_of_zeros(values: Sequence[float], seeds: Sequence[int], shape: tuple[int, ...]) -> list[Tensor]:
+    """One zero-initialised parameter block [len(seeds), *shape] per step size (rows: value-major, then seed)."""
+    return [torch.zeros(len(seeds), *shape, dtype=torch.float64, requires_grad=True) for _ in values]
+
+
 # ------------------------------------------------------------------------------------------------ LQR
+@functools.lru_cache(maxsize=4)
+def lqr_problem(config: Any) -> tuple[LQR, float]:
+    """The LQR instance and J* (best stationary gain at the config's sigma)."""
+    env = LQR(config.state_dim, config.action_dim, config.horizon, config.discount, seed=config.instance_seed)
+    return env, env.optimal_return(config.sigma)
+
+
+def lqr_arm(config: Any, arm: str, values: Sequence[float], seeds: Sequence[int]) -> Tensor:
+    """J* - J(theta) at the log-spaced checkpoints of ``arm`` run with each step size of ``values`` and each
+    seed, all as rows of one batch: [len(values), len(seeds), checkpoints]. Rows of one seed share its
+    trajectory stream (common random numbers across step sizes)."""
+    env, j_star = lqr_problem(config)
+    rows, batch = len(values) * len(seeds), 10 if arm == "pg10" else 1
+    policy = LinearGaussianPolicy(rows, config.state_dim, config.action_dim, config.sigma)
+    sigma = policy.sigma().detach()
+    blocks = blocks_of_zeros(values, seeds, (config.action_dim, config.state_dim))
+    gens = [torch.Generator().manual_seed(derive(s, "lqr", "trajectories")) for _ in values for s in seeds]
+    optimizer = make_optimizer(arm, blocks, values, config.steps, seeds[0])
+
+    def sample() -> Trajectories:
+        gain = torch.cat(blocks).detach().repeat_interleave(batch, 0)
+        return env.sample(gain, sigma.repeat_interleave(batch, 0), gens)
+
+    def log_prob(traj: Trajectories) -> Tensor:
+        states = traj.inputs.reshape(rows, -1, config.state_dim)
+        actions = traj.actions.reshape(rows, -1, config.action_dim)
+        return policy.log_prob(states, actions, torch.cat(blocks)).reshape(rows * batch, -1) / batch
+
+    closure = policy_gradient_closure(blocks, sample, log_prob, config.discount)
+
+    def gap() -> Tensor:
+        with torch.no_grad():
+            return j_star - env.exact_return(torch.cat(blocks), sigma)
+
+    checkpoints = log_checkpoints(config.trajectories, config.checkpoints)
+    curves = train(arm, optimizer, closure, config.trajectories, checkpoints, gap)
+    return curves.reshape(len(values), len(seeds), -1)
+
+
 @functools.lru_cache(maxsize=2)
 def lqr_curves(config: Any, seeds: tuple[int, ...]) -> dict[str, Any]:
-    """J* - J(theta) at log-spaced trajectory counts for every arm, rows = seeds (exact J)."""
-    env = LQR(config.state_dim, config.action_dim, config.horizon, config.discount, seed=config.instance_seed)
-    j_star = env.optimal_return(config.sigma)
-    rows = len(seeds)
-    checkpoints = log_checkpoints(config.trajectories, config.checkpoints)
-    curves = {"j_star": j_star, "checkpoints": checkpoints.tolist()}
+    """J* - J(theta) at log-spaced trajectory counts for every arm at its chosen step size, rows = seeds."""
+    curves: dict[str, Any] = {"j_star": lqr_problem(config)[1]}
+    curves["checkpoints"] = log_checkpoints(config.trajectories, config.checkpoints).tolist()
     for arm in progress(config.arms, desc="lqr arms"):
-        policy = LinearGaussianPolicy(rows, config.state_dim, config.action_dim, config.sigma)
-        sigma = policy.sigma().detach()
-        gens = [torch.Generator().manual_seed(derive(s, "lqr", "trajectories")) for s in seeds]
-        optimizer, per_iter = make_optimizer(arm, [policy.gain], config.steps, seeds[0])
-        batch = 10 if arm == "pg10" else 1
-
-        def sample(policy=policy, batch=batch, gens=gens, sigma=sigma):
-            gain = policy.gain.detach().repeat_interleave(batch, 0)
-            return env.sample(gain, sigma.repeat_interleave(batch, 0), gens)
-
-        def log_prob(traj, policy=policy, batch=batch):
-            states = traj.inputs.reshape(rows, -1, config.state_dim)
-            actions = traj.actions.reshape(rows, -1, config.action_dim)
-            return policy.log_prob(states, actions).reshape(rows * batch, -1) / batch
-
-        closure = policy_gradient_closure([policy.gain], sample, log_prob, config.discount)
-
-        def gap(policy=policy, sigma=sigma):
-            with torch.no_grad():
-                return j_star - env.exact_return(policy.gain, sigma)
-
-        curves[arm] = train(arm, optimizer, per_iter, closure, config.trajectories, checkpoints, gap)
+        curves[arm] = lqr_arm(config, arm, (getattr(config.steps, arm).value,), seeds)[0]
     return curves
 
 
 # ------------------------------------------------------------------------------------------------ CartPole
+def cartpole_arm(config: Any, arm: str, values: Sequence[float], seeds: Sequence[int]) -> Tensor:
+    """Episode returns of ``arm`` with each step size of ``values`` and each seed, rows of one batch:
+    [len(values), len(seeds), episodes] (common random numbers across step sizes, as for the LQR)."""
+    rows = len(values) * len(seeds)
+    policy = SoftmaxPolicy(rows, 5, 2)
+    blocks = blocks_of_zeros(values, seeds, (5, 2))
+    rngs = [np.random.default_rng(derive(s, "cartpole", "episodes")) for _ in values for s in seeds]
+    optimizer = make_optimizer(arm, blocks, values, config.steps, seeds[0])
+    returns: list[Tensor] = []
+    closure = policy_gradient_closure(
+        blocks,
+        lambda: sample_cartpole(torch.cat(blocks).detach().numpy(), rngs),
+        lambda traj: policy.log_prob(traj.inputs, traj.actions, torch.cat(blocks)),
+        config.discount,
+        log=returns,
+    )
+    checkpoints = np.arange(1, config.episodes + 1)
+    train(arm, optimizer, closure, config.episodes, checkpoints, lambda: torch.zeros(rows))
+    return torch.stack(returns, 1).reshape(len(values), len(seeds), -1)
+
+
 @functools.lru_cache(maxsize=2)
 def cartpole_runs(config: Any, seeds: tuple[int, ...]) -> dict[str, Any]:
-    """Episode returns of every arm and of the uniform random policy, rows = seeds."""
+    """Episode returns of every arm at its chosen step size and of the uniform random policy, rows = seeds."""
     rows = len(seeds)
-    out: dict[str, Any] = {}
     rngs = [np.random.default_rng(derive(s, "cartpole", "random")) for s in seeds]
     uniform = sample_cartpole(np.zeros((rows * config.random_episodes, 5, 2)), rngs)
-    out["random"] = uniform.rewards.sum(-1).reshape(rows, -1).mean(1)
+    out: dict[str, Any] = {"random": uniform.rewards.sum(-1).reshape(rows, -1).mean(1)}
     for arm in progress(config.arms, desc="cartpole arms"):
-        policy = SoftmaxPolicy(rows, 5, 2)
-        rngs = [np.random.default_rng(derive(s, "cartpole", "episodes")) for s in seeds]
-        optimizer, per_iter = make_optimizer(arm, [policy.theta], config.steps, seeds[0])
-        returns: list[Tensor] = []
-
-        def sample(policy=policy, rngs=rngs):
-            return sample_cartpole(policy.theta.detach().numpy(), rngs)
-
-        def log_prob(traj, policy=policy):
-            return policy.log_prob(traj.inputs, traj.actions)
-
-        closure = policy_gradient_closure([policy.theta], sample, log_prob, config.discount, log=returns)
-        checkpoints = np.arange(1, config.episodes + 1)
-        train(arm, optimizer, per_iter, closure, config.episodes, checkpoints, lambda: torch.zeros(rows))
-        out[arm] = torch.stack(returns, 1)  # [rows, episodes]
+        out[arm] = cartpole_arm(config, arm, (getattr(config.steps, arm).value,), seeds)[0]
     return out
 
 
@@ -244,6 +289,7 @@ def run_full(config: Any, seed: int) -> Result:
             gaps = curves[arm][row]
             metrics[f"{arm}/lqr_gap"] = float(gaps[-1])
             metrics[f"{arm}/lqr_gap_ratio"] = float(gaps[-1] / gaps[0])
+            metrics[f"{arm}/lqr_tuned_interior"] = float(getattr(config.lqr.steps, arm).interior)
             series[f"{arm}/lqr_gap"] = gaps.tolist()
         metrics["lqr/j_star"] = curves["j_star"]
     if config.cartpole is not None:
@@ -255,6 +301,7 @@ def run_full(config: Any, seed: int) -> Result:
         for arm in config.cartpole.arms:
             returns = runs[arm][row]
             metrics[f"{arm}/cartpole_return"] = float(returns[-tail:].mean())
+            metrics[f"{arm}/cartpole_tuned_interior"] = float(getattr(config.cartpole.steps, arm).interior)
             bins = returns[: len(returns) // 30 * 30].reshape(30, -1).mean(1)
             series[f"{arm}/cartpole_return"] = bins.tolist()
     return Result(metrics=metrics, series=series)

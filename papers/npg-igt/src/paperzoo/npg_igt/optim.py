@@ -141,7 +141,9 @@ class _HARPGBase(Optimizer):
     d_t = (1 - eta_t)(d_{t-1} + v_t) + eta_t g(tau_t, theta_t).
 
     The closure takes one argument: ``closure(None)`` writes g at the current parameters into ``p.grad``,
-    ``closure(u)`` (u: one tensor per parameter) writes the Hessian-vector estimate B^ u.
+    ``closure(u)`` (u: one tensor per parameter) writes the Hessian-vector estimate B^ u. One q_t per step (per
+    row when batched) is shared by all param groups, so theta^_t lies on the segment for the whole parameter
+    vector, and groups with other step sizes see the same q's (common random numbers in a step-size sweep).
     """
 
     normalised: bool
@@ -169,10 +171,11 @@ class _HARPGBase(Optimizer):
         hvps = None
         if not first:
             saved, directions = [], []
+            rows = max(g["params"][0].shape[0] for g in self.param_groups) if self.batched else 1
+            draw = torch.rand(rows, generator=self.generator, dtype=torch.float64)
             for group in self.param_groups:
                 params = group["params"]
-                rows = params[0].shape[0] if self.batched else 1
-                q = torch.rand(rows, generator=self.generator, dtype=torch.float64)
+                q = draw[: params[0].shape[0]] if self.batched else draw
                 saved.append([p.detach().clone() for p in params])
                 u = [p - self.state[p]["prev"] for p in params]
                 directions.extend(u)

@@ -44,14 +44,14 @@ class LinearGaussianPolicy(nn.Module):
         """[R, da] standard deviations."""
         return self.sigma_min + self.log_std.exp() if self.learn_sigma else self.log_std.exp()
 
-    def mean(self, states: Tensor) -> Tensor:
-        """K s for states [R, ..., ds]."""
-        return torch.einsum("rad,r...d->r...a", self.gain, states)
+    def mean(self, states: Tensor, gain: Tensor | None = None) -> Tensor:
+        """K s for states [R, ..., ds] (``gain``: evaluate at this K [R, da, ds] instead of ``self.gain``)."""
+        return torch.einsum("rad,r...d->r...a", self.gain if gain is None else gain, states)
 
-    def log_prob(self, states: Tensor, actions: Tensor) -> Tensor:
-        """log N(a; K s, sigma^2 I), [R, H]."""
+    def log_prob(self, states: Tensor, actions: Tensor, gain: Tensor | None = None) -> Tensor:
+        """log N(a; K s, sigma^2 I), [R, H] (``gain``: as in :meth:`mean`)."""
         sigma = self.sigma()[:, None, :]
-        z = (actions - self.mean(states)) / sigma
+        z = (actions - self.mean(states, gain)) / sigma
         return (-0.5 * z.square() - sigma.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
@@ -64,13 +64,13 @@ class SoftmaxPolicy(nn.Module):
             check_positive_int(name, v)
         self.theta = nn.Parameter(torch.zeros(rows, n_features, n_actions, dtype=torch.float64))
 
-    def logits(self, features: Tensor) -> Tensor:
-        """phi(s)^T theta for features [R, ..., F]."""
-        return torch.einsum("rfa,r...f->r...a", self.theta, features)
+    def logits(self, features: Tensor, theta: Tensor | None = None) -> Tensor:
+        """phi(s)^T theta for features [R, ..., F] (``theta``: evaluate at these parameters [R, F, A])."""
+        return torch.einsum("rfa,r...f->r...a", self.theta if theta is None else theta, features)
 
-    def log_prob(self, features: Tensor, actions: Tensor) -> Tensor:
-        """log pi(a_t | s_t), [R, H]; actions are integer [R, H]."""
-        logp = torch.log_softmax(self.logits(features), -1)
+    def log_prob(self, features: Tensor, actions: Tensor, theta: Tensor | None = None) -> Tensor:
+        """log pi(a_t | s_t), [R, H]; actions are integer [R, H] (``theta``: as in :meth:`logits`)."""
+        logp = torch.log_softmax(self.logits(features, theta), -1)
         return logp.gather(-1, actions[..., None]).squeeze(-1)
 
 
