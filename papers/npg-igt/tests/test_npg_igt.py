@@ -330,3 +330,13 @@ def test_full_scale_step_sizes_are_tuned_with_interior_optima():
         assert getattr(config.lqr.steps, arm).interior, arm
     for arm in CARTPOLE_ARMS:
         assert getattr(config.cartpole.steps, arm).interior, arm
+
+
+def test_sweep_reads_a_recorded_null_loss_as_diverged():
+    """Records store inf as null: a Sweep rebuilt from one equals the declared one."""
+    from paperzoo.npg_igt.bench import Sweep
+
+    declared = Sweep(2.0, (1.0, 2.0, 4.0), (3.0, 1.0, math.inf))
+    assert Sweep(2.0, (1.0, 2.0, 4.0), (3.0, 1.0, None)) == declared
+    with pytest.raises(ValueError, match="value"):
+        Sweep(4.0, (1.0, 2.0, 4.0), (3.0, 1.0, None))

@@ -28,7 +28,8 @@ class Sweep:
 
     ``grid``: the values tried on the tuning seeds (``python -m paperzoo.npg_igt --tune``, never the evaluation
     seeds), ``losses``: each value's tuning loss (mean final LQR gap, or minus the mean CartPole return; inf where
-    a seed diverged). ``value`` must be the grid's best point; an empty grid means not tuned."""
+    a seed diverged; a record stores inf as null, read back as inf). ``value`` must be the grid's best point; an
+    empty grid means not tuned."""
 
     value: float
     grid: tuple[float, ...] = ()
@@ -36,6 +37,7 @@ class Sweep:
 
     def __post_init__(self) -> None:
         check_positive("value", self.value)
+        object.__setattr__(self, "losses", tuple(math.inf if loss is None else loss for loss in self.losses))
         if len(self.grid) != len(self.losses):
             raise ValueError(f"grid and losses must have equal lengths, got {len(self.grid)} and {len(self.losses)}")
         best = best_value(self.grid, self.losses) if self.grid else self.value
