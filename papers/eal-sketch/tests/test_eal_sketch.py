@@ -179,6 +179,15 @@ def test_delta_floor_ends_the_inner_loop():
     assert out.delta == [DELTA_FLOOR] and 0 < out.inner_steps[0] < 100_000 and out.converged
 
 
+def test_a_step_below_rounding_stops_the_run_as_stalled(monkeypatch):
+    # what GV met on HS27 (seed 2): η at its caps, Armijo accepting α = 2⁻⁵³ forever; we stop, the code loops
+    monkeypatch.setattr(AdaSketchNewton, "_armijo", lambda self, *args: 2.0**-53)
+    out = AdaSketchNewton(solver="exact").solve(hs_problem("HS28"))
+    assert out.status == "stalled" and len(out.kkt) == 1 and not out.converged
+    monkeypatch.setattr(AdaSketchNewton, "_armijo", lambda self, *args: 2.0**-20)  # small but real: keeps going
+    assert AdaSketchNewton(solver="exact", max_iter=3).solve(hs_problem("HS28")).status == "max_iter"
+
+
 def test_baselines_reach_the_optimum():
     for solver in (L1SQPGMRES(), AugmentedLagrangian()):
         problem = hs_problem("HS7")
@@ -258,4 +267,8 @@ def test_bad_config_raises():
     with pytest.raises(ValueError, match="pde_max_iter"):
         Config(hs=(), logistic=(), pde_sizes=(), pde_max_iter=(("rk", 0),))
     assert Config(hs=(), logistic=(), pde_sizes=(), pde_max_iter=(("gv", 3),)).pde_iterations("gv") == 3
+    with pytest.raises(ValueError, match="pde_max_n"):
+        Config(hs=(), logistic=(), pde_sizes=(), pde_max_n=(("al", 0),))
+    capped = Config(hs=(), logistic=(), pde_sizes=(8, 16), pde_arms=("rk", "al", "l1sqp"), pde_max_n=(("al", 8),))
+    assert capped.pde_arms_at(8) == ("rk", "al", "l1sqp") and capped.pde_arms_at(16) == ("rk", "l1sqp")
     assert BENCHMARK.scales["full"].pde_sizes == (8, 16)

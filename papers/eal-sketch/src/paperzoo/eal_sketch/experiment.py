@@ -141,7 +141,7 @@ def run(config: Any, seed: int) -> Result:
     """All arms on the HS/BT set, the logistic data sets and the PDE grids of ``config``."""
     jobs: list[tuple[str, str, int, int]] = []
     for n in config.pde_sizes:
-        jobs += [(f"pde:{n}", arm, seed, config.pde_iterations(arm)) for arm in config.pde_arms]
+        jobs += [(f"pde:{n}", arm, seed, config.pde_iterations(arm)) for arm in config.pde_arms_at(n)]
     for data in config.logistic:
         jobs += [(f"logistic:{data}", arm, seed, config.max_iter) for arm in config.logistic_arms]
     jobs += [(f"hs:{name}", arm, seed, config.max_iter) for name in config.hs for arm in config.hs_arms]

@@ -31,6 +31,7 @@ DELTA_FLOOR = 1e-6  # official code: delta never below 1e-6, so the accuracy tes
 SINGULAR = 1e-2  # stop when λ_min(G Gᵀ) < 1e-2 (official code)
 INNER_CAP = 100_000  # sketch steps per accuracy threshold (official code, both RK and GV)
 MAX_HALVINGS = 60  # a guard of ours: the official Armijo loop has no floor on α
+STALL = 1e-12  # a guard of ours: a step ‖αz‖ <= STALL·max(1, ‖(x, λ)‖) leaves the iterate in place: stop
 
 
 @dataclass
@@ -39,7 +40,8 @@ class SolveResult:
 
     ``kkt`` holds ``‖(∇ₓL, c)‖`` at every iterate (the initial one first); ``alpha`` the accepted step sizes;
     ``inner_steps``/``flops`` the sketch steps and row-operation × nonzero counts per outer iteration;
-    ``status`` is ``converged``, ``singular`` (``λ_min(GGᵀ) < 1e-2``), ``max_iter`` or ``line_search``.
+    ``status`` is ``converged``, ``singular`` (``λ_min(GGᵀ) < 1e-2``), ``max_iter``, ``line_search`` (no
+    Armijo step within ``MAX_HALVINGS`` halvings) or ``stalled`` (the accepted step is below ``STALL``, relative).
     """
 
     x: np.ndarray
@@ -176,6 +178,9 @@ class AdaSketchNewton:
             alpha = self._armijo(problem, point, x, lam, z, slope, eta1, eta2)
             if alpha is None:
                 out.status = "line_search"
+                break
+            if alpha * np.linalg.norm(z) <= STALL * max(1.0, float(np.linalg.norm(np.concatenate([x, lam])))):
+                out.status = "stalled"  # e.g. η at its caps and α = 2⁻⁵³: the code would repeat this to max_iter
                 break
             x, lam = x + alpha * z[:n], lam + alpha * z[n:]
             point = problem.first_order(x)
