@@ -4,13 +4,18 @@ import dataclasses
 
 import pytest
 
-from paperzoo.ggd_td.bench import BENCHMARK, FullConfig, PPOConfig, SmokeConfig, full_claims, paper_config
+from paperzoo.ggd_td.bench import BENCHMARK, FullConfig, PPOConfig, SACConfig, SmokeConfig, full_claims, paper_config
 from paperzoo.ggd_td.experiment import arm_loss, fit_toy, run_full
 
 
 def _tiny(config: FullConfig, arms: tuple[str, ...]) -> FullConfig:
     ppo = dataclasses.replace(config.ppo, n_envs=1, n_steps=16, batch_size=8, n_epochs=1, device="cpu")
-    return dataclasses.replace(config, ppo=ppo, total_steps=32, arms=arms, random_episodes=2, workers=1, device="cpu")
+    sac = dataclasses.replace(
+        config.sac, n_envs=1, batch_size=8, learning_starts=8, buffer_size=64, net_arch=(16,), device="cpu"
+    )
+    return dataclasses.replace(
+        config, ppo=ppo, sac=sac, total_steps=32, arms=arms, random_episodes=2, workers=1, device="cpu"
+    )
 
 
 def test_full_runner_metrics_and_determinism():
@@ -25,10 +30,13 @@ def test_full_runner_metrics_and_determinism():
 
 
 def test_paper_scale_starts_on_mujoco():
-    config = _tiny(paper_config(), ("iev_ggd",))
-    assert config.ppo.env_id.startswith("Hopper")
+    assert len(paper_config().arms) == 12 and paper_config().sac.batch_size == 256
+    config = _tiny(paper_config(), ("iev_ggd", "sac_iev_ggd"))
+    assert config.ppo.env_id.startswith("Hopper") and config.sac.env_id.startswith("Hopper")
     result = run_full(config, 0)
-    assert result.metrics["iev_ggd/final_return"] != 0.0
+    for arm in config.arms:
+        assert result.metrics[f"{arm}/final_return"] != 0.0 and len(result.series[f"{arm}/return"]) == 2
+    assert 0 < result.metrics["sac_iev_ggd/ebs_fraction"] <= 1  # the SAC critic's BIEV weights were computed
 
 
 def test_toy_recovers_the_noise_shape():
@@ -59,6 +67,7 @@ def test_full_claims_verdicts():
 
 def test_arms_and_bad_configs():
     assert arm_loss("ggd_paper") == ("ggd", "paper") and arm_loss("iev_ggd") == ("iev_ggd", "official")
+    assert arm_loss("sac_ggd_paper") == ("ggd", "paper")
     with pytest.raises(ValueError, match="max_noise"):
         PPOConfig(max_noise=1.0)
     with pytest.raises(ValueError, match="noise"):
@@ -71,3 +80,9 @@ def test_arms_and_bad_configs():
         FullConfig(arms=("huber",))
     with pytest.raises(ValueError, match="toy_steps"):
         SmokeConfig(toy_steps=0)
+    with pytest.raises(ValueError, match="tau"):
+        SACConfig(tau=1.5)
+    with pytest.raises(ValueError, match="learning_starts"):
+        SACConfig(learning_starts=-1)
+    with pytest.raises(ValueError, match="arms"):
+        FullConfig(arms=("sac_huber",))

@@ -10,7 +10,7 @@ import torch
 from paperzoo.vagram import DistractorWrapper, MBPOConfig, ModelTrainConfig, SACConfig, make_env, make_sac, run_mbpo
 from paperzoo.vagram.bench import BENCHMARK, FitConfig, paper_config
 from paperzoo.vagram.experiment import run_paper
-from paperzoo.vagram.mbpo import _extend, rollout_length
+from paperzoo.vagram.mbpo import MixedReplayBuffer, _extend, _RealBuffer, rollout_length, truncated_linear
 
 TINY_SAC = SACConfig(net_arch=(16, 16), batch_size=16)
 
@@ -96,6 +96,42 @@ def test_model_buffer_extend_wraps_around():
 
 def test_rollout_schedule_is_truncated_linear():
     assert [rollout_length((20, 150, 1, 5), e) for e in (0, 20, 85, 150, 400)] == [1, 1, 3, 5, 5]
+    schedule = (0, 50, 0.0, 0.95)  # the Hopper-distraction model_data_likelihood
+    assert [truncated_linear(schedule, x) for x in (-1, 0, 50, 80)] == [0.0, 0.0, 0.95, 0.95]
+    assert truncated_linear(schedule, 1) == pytest.approx(0.019) and truncated_linear((3, 3, 0.2, 0.7), 0) == 0.7
+
+
+def _marked_buffers(n=20):
+    """A real buffer whose rows read obs_0 = 100 + i, and a model buffer whose rows read obs_0 = -1 - i."""
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    env = make_env("Pendulum-v1")
+    real = _RealBuffer(n, 3, 1)
+    for i in range(n):
+        real.add(np.full(3, 100.0 + i), np.full(1, 0.5), float(i), np.full(3, 200.0 + i), terminated=i % 3 == 0)
+    model = ReplayBuffer(n, env.observation_space, env.action_space, device="cpu", handle_timeout_termination=False)
+    obs = -1.0 - np.arange(n, dtype=np.float32)[:, None].repeat(3, 1)
+    _extend(model, obs, obs, np.zeros((n, 1)), np.zeros(n), np.zeros(n))
+    return real, model
+
+
+def test_mixed_buffer_draws_each_batch_from_one_buffer():
+    real, model = _marked_buffers()
+    mixed = MixedReplayBuffer(model, real, np.random.default_rng(0))
+    for fraction, expected in ((0.0, 0.0), (1.0, 1.0), (0.3, 0.3)):
+        mixed.model_fraction = fraction
+        from_model = []
+        for _ in range(400):
+            batch = mixed.sample(16)
+            first = batch.observations[:, 0]
+            assert bool((first < 0).all()) or bool((first >= 100).all())  # the whole batch from one buffer
+            from_model.append(bool(first[0] < 0))
+            if first[0] >= 100:  # real rows keep their transition together; done = terminated
+                i = (first - 100).long()
+                assert torch.equal(batch.next_observations[:, 0], first + 100)
+                assert torch.equal(batch.rewards[:, 0], i.float())
+                assert torch.equal(batch.dones[:, 0], (i % 3 == 0).float())
+        assert np.mean(from_model) == pytest.approx(expected, abs=0.06)
 
 
 def test_mbpo_trains_sac_on_model_data_deterministically():
@@ -111,9 +147,11 @@ def test_mbpo_trains_sac_on_model_data_deterministically():
 def test_paper_scale_starts_on_a_stand_in():
     config = paper_config()
     assert config.mbpo.env_id == "Hopper-v5" and config.mbpo.distractors == 20 and config.mbpo.members == 7
-    tiny = dataclasses.replace(
-        config, device="cpu", mbpo=_tiny_mbpo(env_id="Hopper-v5", distractors=20, initial_steps=30, steps=10)
+    assert config.mbpo.model_data_likelihood == (0, 50, 0.0, 0.95)  # real data mixed into SAC's batches
+    stand_in = _tiny_mbpo(
+        env_id="Hopper-v5", distractors=20, initial_steps=30, steps=10, model_data_likelihood=(0, 2, 0.2, 0.9)
     )
+    tiny = dataclasses.replace(config, device="cpu", mbpo=stand_in)
     result = run_paper(tiny, 0)
     assert set(result.metrics) == {"mbpo/mse/return", "mbpo/vagram/return"}
 
@@ -123,6 +161,8 @@ def test_configs_validate():
         MBPOConfig(members=3, elites=5)
     with pytest.raises(ValueError, match="env_id"):
         MBPOConfig(env_id="CartPole-v1")
+    with pytest.raises(ValueError, match="model_data_likelihood"):
+        MBPOConfig(model_data_likelihood=(0, 50, 0.0, 1.5))
     with pytest.raises(ValueError, match="widths"):
         FitConfig(widths=(64,))
     with pytest.raises(ValueError, match="actor_lr"):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from paperzoo.vagram import NormScale, clip_value_gradients, mse_loss, state_gradients, vagram_loss
+from paperzoo.vagram.losses import ValueWeights, batch_quantile
 
 
 def _batch(e: int | None = 3, b: int = 32, d: int = 4, k: int = 4, seed: int = 0):
@@ -139,3 +140,68 @@ def test_mismatched_shapes():
         mse_loss(pred[0, 0], target)
     with pytest.raises(ValueError, match="reduction"):
         mse_loss(pred, target, reduction="sum")
+
+
+def test_batch_quantile_is_torch_quantile():
+    gen = torch.Generator().manual_seed(0)
+    for n in (1, 2, 7, 20, 1792):
+        x = torch.rand(4, n, generator=gen)
+        x[0, : n // 2] = x[0, 0]  # ties
+        for q in (0.0, 0.3, 0.95, 1.0):
+            # the same order statistics and interpolation (torch's kernel rounds differently: up to 1 ulp)
+            torch.testing.assert_close(batch_quantile(x, q), torch.quantile(x, q, dim=-1), rtol=2.5e-7, atol=0)
+            expected = torch.quantile(x.T, q, dim=0)
+            torch.testing.assert_close(batch_quantile(x.T, q, dim=0), expected, rtol=2.5e-7, atol=0)
+    x[1, 3] = float("nan")
+    expected = torch.quantile(x, 0.95, dim=-1)
+    torch.testing.assert_close(batch_quantile(x, 0.95), expected, rtol=2.5e-7, atol=0, equal_nan=True)
+    assert expected[1].isnan() and not expected[0].isnan()
+
+
+def _spread_grads(k=4, n=300, d=6, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(k, n, d, generator=gen) * torch.rand(1, n, 1, generator=gen).mul(10).exp()  # norms over e^10
+
+
+@pytest.mark.parametrize("per_member", [False, True])
+@pytest.mark.parametrize("clip", [None, 0.95, 0.5])
+def test_precomputed_weights_equal_the_reference_reduction(per_member, clip):
+    # the fast path (g^2 and norms once per round, mse with weights per minibatch) vs vagram_loss on gathered g
+    grads = _spread_grads()
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(300, (5, 40) if per_member else (40,), generator=gen)
+    pred = torch.randn(5, 40, 7, generator=gen, requires_grad=True)
+    target = torch.randn(*idx.shape, 7, generator=gen)
+    weights = ValueWeights(grads, clip)(idx)
+    for reduction in ("mean", "member"):
+        ref = vagram_loss(pred, target, grads[:, idx], clip, reduction=reduction)
+        fast = mse_loss(pred, target, reduction, weights)
+        torch.testing.assert_close(fast, ref, rtol=1e-6, atol=0)
+    (ref_grad,) = torch.autograd.grad(vagram_loss(pred, target, grads[:, idx], clip), pred)
+    (fast_grad,) = torch.autograd.grad(mse_loss(pred, target, weights=weights), pred)
+    torch.testing.assert_close(fast_grad, ref_grad, rtol=1e-5, atol=1e-9)
+    assert not torch.allclose(mse_loss(pred, target), mse_loss(pred, target, weights=weights))
+
+
+def test_precomputed_weights_follow_the_running_norm_scale_and_nan_rule():
+    grads = _spread_grads(n=100)
+    grads[2, 5, 1] = float("nan")
+    reference, fast = NormScale(momentum=0.9), NormScale(momentum=0.9)
+    weights = ValueWeights(grads, 0.95, replace_nan=True)
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(3):  # the scale carries over from batch to batch
+        idx = torch.cat([torch.tensor([5]), torch.randint(100, (31,), generator=gen)])
+        pred, target = torch.randn(32, 7, generator=gen), torch.randn(32, 7, generator=gen)
+        ref = vagram_loss(pred, target, grads[:, idx], 0.95, norm_scale=reference)
+        torch.testing.assert_close(mse_loss(pred, target, weights=weights(idx, fast)), ref, rtol=1e-5, atol=0)
+        assert torch.isfinite(ref) and fast.value == pytest.approx(reference.value, rel=1e-6)
+
+
+def test_bad_precomputed_weights():
+    with pytest.raises(ValueError, match="grads"):
+        ValueWeights(torch.ones(4, 10))
+    with pytest.raises(ValueError, match="clip_quantile"):
+        ValueWeights(torch.ones(4, 10, 3), clip_quantile=0.0)
+    pred, target, _ = _batch()
+    with pytest.raises(ValueError, match="weights"):
+        mse_loss(pred, target, weights=torch.ones(32, 3))

@@ -17,6 +17,7 @@ from paperzoo.vagram import (
     small_model,
     state_gradients,
     train_model,
+    vagram_loss,
     value_grad,
 )
 
@@ -159,3 +160,28 @@ def test_training_is_deterministic(sac):
 
     assert torch.equal(round_(0), round_(0))
     assert not torch.equal(round_(0), round_(1))
+
+
+def test_vagram_round_fits_the_value_weighted_state_error():
+    # linear value functions V_k(s) = c_k . s: constant gradients c_k, dimensions 1 and 3 carry no value
+    c = torch.tensor([[3.0, 0.0, 1.0, 0.0, 2.0], [1.0, 0.0, 2.0, 0.0, 3.0]])
+
+    def values(s):
+        return c @ s.T
+
+    data = _data()
+    data["rewards"] = torch.zeros(200)
+    target = torch.cat([data["next_obs"] - data["obs"], data["rewards"][:, None]], 1)
+    grads = c[:, None].expand(2, 200, 5)
+
+    def state_loss(model):
+        with torch.no_grad():
+            return float(vagram_loss(model(data["obs"], data["actions"]), target, grads))
+
+    torch.manual_seed(0)
+    model = small_model(5, 1, width=16)
+    model.fit_normalizer(data["obs"], data["actions"])
+    before = state_loss(model)
+    config = ModelTrainConfig(loss="vagram", epochs=30, patience=30, lr=3e-3)
+    train_model(model, data, config, torch.Generator().manual_seed(0), values, GradientCache(200, 5, n_values=2))
+    assert state_loss(model) < 0.7 * before

@@ -10,7 +10,8 @@ The public API:
   (``mse``, ``gd``, ``ggd``, ``iv_gd``, ``iv_ggd``, ``iev_ggd``);
 - the inverse-variance weights: :func:`biev_variance`, :func:`biv_variance`, :func:`inverse_variance_weights`,
   :func:`optimal_xi`, :func:`effective_batch_size`, :func:`head_excess_kurtosis`;
-- Stable-Baselines3 PPO with an ensemble critic: :class:`EnsemblePPO` (imported lazily: SB3 is heavy);
+- Stable-Baselines3 PPO and SAC with ensemble critics: :class:`EnsemblePPO`, :class:`EnsembleSAC` (imported lazily:
+  SB3 is heavy);
 - the noisy tasks :class:`NoisyCartPole`, :class:`NoisyMountainCar` (``paperzoo/NoisyCartPole-v0``, ...).
 """
 
@@ -40,6 +41,7 @@ from paperzoo.ggd_td.weights import (
 __all__ = [
     "LOSSES",
     "EnsemblePPO",
+    "EnsembleSAC",
     "NoisyCartPole",
     "NoisyMountainCar",
     "ValueLoss",
@@ -67,4 +69,8 @@ def __getattr__(name: str):
         from paperzoo.ggd_td.ppo import EnsemblePPO
 
         return EnsemblePPO
+    if name == "EnsembleSAC":
+        from paperzoo.ggd_td.sac import EnsembleSAC
+
+        return EnsembleSAC
     raise AttributeError(name)

@@ -4,7 +4,8 @@
   GGD(α=1, β=2) noise, paper-form NLL) must recover β; one PPO update on NoisyCartPole per value loss.
 - :func:`run_full` (also the ``paper`` scale's runner): PPO with each arm's value loss on the configured task;
   every arm uses the run's seed (same env and policy seeds: paired), the uniform random policy as reference.
-  Arms are a :data:`~paperzoo.ggd_td.losses.LOSSES` name, with ``_paper`` appended for the paper-form GGD NLL.
+  Arms are a :data:`~paperzoo.ggd_td.losses.LOSSES` name, with ``_paper`` appended for the paper-form GGD NLL and
+  ``sac_`` prepended for SAC instead of PPO (``sac_iev_ggd``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from paperzoo.ggd_td.bench import FullConfig, SmokeConfig
 
 PAPER_SUFFIX = "_paper"
+SAC_PREFIX = "sac_"
 
 
 def setup_process() -> None:
@@ -40,7 +42,9 @@ def setup_process() -> None:
 
 
 def arm_loss(arm: str) -> tuple[str, str]:
-    """The (loss name, NLL form) an arm name stands for: ``"ggd_paper"`` -> (``"ggd"``, ``"paper"``)."""
+    """The (loss name, NLL form) an arm name stands for: ``"ggd_paper"`` -> (``"ggd"``, ``"paper"``); the algorithm
+    prefix is dropped (``"sac_gd"`` -> (``"gd"``, ``"official"``))."""
+    arm = arm.removeprefix(SAC_PREFIX)
     if arm.endswith(PAPER_SUFFIX):
         return arm.removesuffix(PAPER_SUFFIX), "paper"
     return arm, "official"
@@ -92,11 +96,11 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
 
 
 # ---------------------------------------------------------------------------------------------- full
-def _make_env(ppo: Any, seed: int, n_envs: int):
+def _make_env(algo: Any, seed: int, n_envs: int):
     from stable_baselines3.common.env_util import make_vec_env
 
-    kwargs = {"max_noise": ppo.max_noise, "noise": ppo.noise} if ppo.env_id.startswith("paperzoo/") else {}
-    return make_vec_env(ppo.env_id, n_envs=n_envs, seed=derive(seed, "env"), env_kwargs=kwargs)
+    kwargs = {"max_noise": algo.max_noise, "noise": algo.noise} if algo.env_id.startswith("paperzoo/") else {}
+    return make_vec_env(algo.env_id, n_envs=n_envs, seed=derive(seed, "env"), env_kwargs=kwargs)
 
 
 def _make_ppo(ppo: Any, loss: str, nll_form: str, seed: int, **overrides: Any):
@@ -125,25 +129,54 @@ def _make_ppo(ppo: Any, loss: str, nll_form: str, seed: int, **overrides: Any):
     )
 
 
+def _make_sac(sac: Any, loss: str, nll_form: str, seed: int):
+    from paperzoo.ggd_td.sac import EnsembleSAC
+
+    return EnsembleSAC(
+        "MlpPolicy",
+        _make_env(sac, seed, sac.n_envs),
+        loss=loss,
+        ensemble_size=sac.ensemble_size,
+        uncertainty_temperature=sac.uncertainty_temperature,
+        min_batch_size=sac.min_batch_size,
+        nll_form=nll_form,
+        learning_rate=sac.learning_rate,
+        buffer_size=sac.buffer_size,
+        learning_starts=sac.learning_starts,
+        batch_size=sac.batch_size,
+        tau=sac.tau,
+        gamma=sac.gamma,
+        train_freq=sac.train_freq,
+        gradient_steps=sac.gradient_steps,
+        policy_kwargs={"net_arch": list(sac.net_arch)},
+        seed=derive(seed, "sac"),
+        device=sac.device,
+    )
+
+
 def train_arm(config: FullConfig, arm: str, seed: int) -> dict[str, Any]:
-    """Train one arm; per rollout, the mean return of the episodes that ended in it (the last value carried
-    forward through a rollout in which none ended), and the loss's mechanism statistics."""
+    """Train one arm; per PPO rollout's worth of environment steps, the mean return of the episodes that ended in
+    it (the last value carried forward through one in which none ended), and the loss's mechanism statistics."""
     setup_process()
     from stable_baselines3.common.callbacks import BaseCallback
 
     loss, nll_form = arm_loss(arm)
-    model = _make_ppo(config.ppo, loss, nll_form, seed)
+    if arm.startswith(SAC_PREFIX):
+        model = _make_sac(config.sac, loss, nll_form, seed)
+    else:
+        model = _make_ppo(config.ppo, loss, nll_form, seed)
     curve: list[float] = []
     ended: list[float] = []
+
+    window = config.ppo.n_envs * config.ppo.n_steps  # one PPO rollout: the curve's x step for every algorithm
 
     class Returns(BaseCallback):
         def _on_step(self) -> bool:
             ended.extend(info["episode"]["r"] for info in self.locals["infos"] if "episode" in info)
+            if self.num_timesteps >= window * (len(curve) + 1):
+                curve.append(float(np.mean(ended)) if ended else (curve[-1] if curve else 0.0))
+                ended.clear()
             return True
-
-        def _on_rollout_end(self) -> None:
-            curve.append(float(np.mean(ended)) if ended else (curve[-1] if curve else 0.0))
-            ended.clear()
 
     model.learn(config.total_steps, callback=Returns())
     value_loss = model.value_loss
@@ -152,7 +185,7 @@ def train_arm(config: FullConfig, arm: str, seed: int) -> dict[str, Any]:
         out["shape"] = float(np.mean(value_loss.shape_means[-50:]))
         out["shape_first"] = float(np.mean(value_loss.shape_means[:50]))
     if value_loss.weightings:
-        batch = config.ppo.batch_size
+        batch = (config.sac if arm.startswith(SAC_PREFIX) else config.ppo).batch_size
         out["xi_fraction"] = float(np.mean([w.xi > 0 for w in value_loss.weightings]))
         out["ebs_fraction"] = float(np.mean([w.ebs for w in value_loss.weightings])) / batch
     return out

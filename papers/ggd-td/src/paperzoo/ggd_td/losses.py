@@ -62,6 +62,15 @@ class ValueLoss:
         """D: 1 (a value) for MSE, 2 (a value and a variance/shape logit) for the likelihood losses."""
         return 1 if self.base == "mse" else 2
 
+    def check_ensemble_size(self, ensemble_size: int) -> int:
+        """``ensemble_size`` if the loss can use it: BIEV needs M >= 4 (kurtosis), BIV M >= 2, else M >= 1."""
+        needed = 4 if self.name.startswith("iev_") else 2 if self.name.startswith("iv_") else 1
+        if not isinstance(ensemble_size, int) or ensemble_size < needed:
+            raise ValueError(
+                f"ensemble_size must be an integer >= {needed} for loss {self.name!r}, got {ensemble_size}"
+            )
+        return ensemble_size
+
     def __call__(self, values: th.Tensor, targets: th.Tensor) -> th.Tensor:
         if self.base == "ggd":
             loss = ggd_nll_loss(values, targets, self.nll_form)

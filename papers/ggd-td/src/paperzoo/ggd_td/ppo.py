@@ -154,11 +154,8 @@ class EnsemblePPO(PPO):
         nll_form: str = "official",
         **kwargs: Any,
     ) -> None:
-        check_positive_int("ensemble_size", ensemble_size)
         self.value_loss = ValueLoss(loss, uncertainty_temperature, min_batch_size, kwargs.get("gamma", 0.99), nll_form)
-        needed = 4 if loss.startswith("iev_") else 2 if loss.startswith("iv_") else 1
-        if ensemble_size < needed:
-            raise ValueError(f"ensemble_size must be >= {needed} for loss {loss!r}, got {ensemble_size}")
+        self.value_loss.check_ensemble_size(ensemble_size)
         dims = {"ensemble_size": ensemble_size, "value_dims": self.value_loss.value_dims}
         kwargs["policy_kwargs"] = {**(kwargs.get("policy_kwargs") or {}), **dims}
         super().__init__(policy, env, rollout_buffer_class=EnsembleRolloutBuffer, rollout_buffer_kwargs=dims, **kwargs)

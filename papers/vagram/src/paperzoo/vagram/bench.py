@@ -130,6 +130,7 @@ def paper_config() -> FullConfig:
             freq_train_model=250,
             rollouts_per_step=400,
             rollout_schedule=(20, 150, 1, 1),
+            model_data_likelihood=(0, 50, 0.0, 0.95),  # SAC's batches: real data first, 95 % model data by epoch 50
             sac_updates_per_step=20,
             model=ModelTrainConfig(lr=1e-3, weight_decay=5e-5, batch_size=1024, epochs=1000, patience=10),
             sac=SACConfig(actor_lr=3e-5, critic_lr=3e-4, alpha_lr=3e-4, target_entropy=-1.0),

@@ -5,9 +5,11 @@ the real env (its transition goes to the real buffer D_env); every ``freq_train_
 retrained on D_env (MSE or VaGraM with the CURRENT critic's value gradients, cached for the round) and
 ``rollouts_per_step x freq_train_model`` branched rollouts of length h (``rollout_schedule``, linear in the
 epoch) start from states of D_env with the agent's sampled actions and a random elite per sample; they fill the
-model buffer D_model, which SAC trains on only: SB3's ``SAC.train(gradient_steps)`` with its ``replay_buffer``
-pointed at D_model. SB3 applies one learning rate to all of SAC's optimizers; :class:`PerNetworkSAC` keeps the
-official per-network rates (actor, critic, temperature) and changes nothing else.
+model buffer D_model, which SAC trains on: SB3's ``SAC.train(gradient_steps)`` with its ``replay_buffer``
+pointed at D_model, or, with the official ``model_data_likelihood`` schedule, at a :class:`MixedReplayBuffer`
+that draws each update's batch from D_model with probability p(epoch) and from D_env otherwise. SB3 applies one
+learning rate to all of SAC's optimizers; :class:`PerNetworkSAC` keeps the official per-network rates (actor,
+critic, temperature) and changes nothing else.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ with contextlib.redirect_stderr(io.StringIO()):  # SB3 imports the legacy `gym` 
     from stable_baselines3 import SAC
     from stable_baselines3.common.buffers import ReplayBuffer
     from stable_baselines3.common.logger import Logger
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 __all__ = [
     "MBPOConfig",
+    "MixedReplayBuffer",
     "PerNetworkSAC",
     "SACConfig",
     "evaluate",
@@ -41,6 +45,7 @@ __all__ = [
     "random_return",
     "rollout_length",
     "run_mbpo",
+    "truncated_linear",
 ]
 
 
@@ -127,6 +132,9 @@ class MBPOConfig:
     freq_train_model: int = 50
     rollouts_per_step: int = 400
     rollout_schedule: tuple[int, int, int, int] = (20, 150, 1, 1)  # (epoch_start, epoch_end, h_start, h_end)
+    # (epoch_start, epoch_end, p_start, p_end): p = P(a SAC update trains on model data, else on real data);
+    # None: model data only (the Pendulum override has no such entry)
+    model_data_likelihood: tuple[float, float, float, float] | None = None
     sac_updates_per_step: int = 40
     retain_epochs: int = 1
     hidden: tuple[int, ...] = (200,) * 4
@@ -151,13 +159,27 @@ class MBPOConfig:
             raise ValueError(
                 f"rollout_schedule must be (epoch_start, epoch_end, h_start>=1, h_end>=1), got {self.rollout_schedule}"
             )
+        mdl = self.model_data_likelihood
+        if mdl is not None and (len(mdl) != 4 or not all(0.0 <= p <= 1.0 for p in mdl[2:])):
+            raise ValueError(
+                f"model_data_likelihood must be (epoch_start, epoch_end, p_start, p_end), p in [0, 1], got {mdl}"
+            )
+
+
+def truncated_linear(schedule: tuple[float, float, float, float], x: float) -> float:
+    """y_start + (y_end - y_start) · clip((x - x_start) / (x_end - x_start), 0, 1) for (x_start, x_end, y_start,
+    y_end) (mbrl-lib's ``truncated_linear``: y_end when x_end - x_start < 1e-10)."""
+    x0, x1, y0, y1 = schedule
+    if x1 - x0 < 1e-10:
+        return y1
+    if x <= x0:
+        return y0
+    return min((x - x0) / (x1 - x0), 1.0) * (y1 - y0) + y0
 
 
 def rollout_length(schedule: tuple[int, int, int, int], epoch: int) -> int:
     """h = h_start + (h_end - h_start) · clip((epoch - e_start) / (e_end - e_start), 0, 1) (truncated linear)."""
-    e0, e1, h0, h1 = schedule
-    frac = min(max((epoch - e0) / max(e1 - e0, 1), 0.0), 1.0)
-    return int(h0 + frac * (h1 - h0))
+    return int(truncated_linear(schedule, epoch))
 
 
 def evaluate(sac: SAC, env: gym.Env, episodes: int, seed: int) -> float:
@@ -183,17 +205,43 @@ class _RealBuffer:
         self.actions = np.zeros((capacity, act_dim), np.float32)
         self.rewards = np.zeros(capacity, np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.terminated = np.zeros(capacity, np.float32)
         self.size = 0
 
-    def add(self, obs: npt.NDArray, action: npt.NDArray, reward: float, next_obs: npt.NDArray) -> None:
+    def add(
+        self, obs: npt.NDArray, action: npt.NDArray, reward: float, next_obs: npt.NDArray, terminated: bool
+    ) -> None:
         i = self.size
         self.obs[i], self.actions[i], self.rewards[i], self.next_obs[i] = obs, action, reward, next_obs
+        self.terminated[i] = terminated
         self.size += 1
 
     def tensors(self, device: str = "cpu") -> dict[str, torch.Tensor]:
         n = self.size
         names = ("obs", "actions", "rewards", "next_obs")
         return {k: torch.as_tensor(getattr(self, k)[:n], device=device) for k in names}
+
+    def sample(self, batch_size: int, rng: np.random.Generator, device: str = "cpu") -> ReplayBufferSamples:
+        """A uniform minibatch as SB3's ``ReplayBufferSamples`` (done = terminated; a time-limit cut is no done)."""
+        i = rng.integers(self.size, size=batch_size)
+        columns = (self.obs[i], self.actions[i], self.next_obs[i], self.terminated[i, None], self.rewards[i, None])
+        return ReplayBufferSamples(*(torch.as_tensor(c, device=device) for c in columns))
+
+
+class MixedReplayBuffer:
+    """What SAC samples from under the official ``model_data_likelihood``: every ``sample`` call (one SAC update)
+    draws its whole batch from the model buffer with probability ``model_fraction`` and from the real buffer
+    otherwise (``mbrl/algorithms/mbpo.py``: one buffer choice per ``agent.update``)."""
+
+    def __init__(self, model: ReplayBuffer, real: _RealBuffer, rng: np.random.Generator) -> None:
+        self.model, self.real, self.rng = model, real, rng
+        self.model_fraction = 1.0
+
+    def sample(self, batch_size: int, env: object = None) -> ReplayBufferSamples:
+        """One SAC update's batch: all model data with probability ``model_fraction``, else all real data."""
+        if self.rng.random() < self.model_fraction:
+            return self.model.sample(batch_size, env)
+        return self.real.sample(batch_size, self.rng, self.model.device)
 
 
 def _extend(buffer: ReplayBuffer, obs, next_obs, actions, rewards, dones) -> None:
@@ -232,12 +280,15 @@ def run_mbpo(config: MBPOConfig, seed: int, device: str = "cpu") -> dict[str, li
         h_max * rollout_batch * trains_per_epoch * config.retain_epochs,
         env.observation_space,
         env.action_space,
-        device="cpu",
+        device=device,
         handle_timeout_termination=False,
     )
-    sac.replay_buffer = model_buffer
     capacity = config.initial_steps + config.steps
     real = _RealBuffer(capacity, obs_dim, act_dim)
+    mixed = None
+    if config.model_data_likelihood is not None:
+        mixed = MixedReplayBuffer(model_buffer, real, np.random.default_rng(derive(seed, "sac batches")))
+    sac.replay_buffer = mixed or model_buffer
     model = ModelEnsemble(obs_dim, act_dim, config.hidden, config.members, config.elites).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.model.lr, weight_decay=config.model.weight_decay)
     cache = GradientCache(capacity, obs_dim, device=device) if config.model.loss != "mse" else None
@@ -250,7 +301,7 @@ def run_mbpo(config: MBPOConfig, seed: int, device: str = "cpu") -> dict[str, li
     def step_env(obs: npt.NDArray, scaled: npt.NDArray) -> npt.NDArray:
         nonlocal episode
         next_obs, reward, terminated, truncated, _ = env.step(sac.policy.unscale_action(scaled))
-        real.add(obs, scaled, reward, next_obs)
+        real.add(obs, scaled, reward, next_obs, terminated)
         if terminated or truncated:
             episode += 1
             next_obs, _ = env.reset(seed=derive(seed, "episode", episode))
@@ -291,6 +342,8 @@ def run_mbpo(config: MBPOConfig, seed: int, device: str = "cpu") -> dict[str, li
                 if not alive.any():
                     break
         if model_buffer.size() >= config.sac.batch_size:
+            if mixed is not None:
+                mixed.model_fraction = truncated_linear(config.model_data_likelihood, epoch + 1)
             sac.train(gradient_steps=config.sac_updates_per_step, batch_size=config.sac.batch_size)
         if (step + 1) % config.epoch_length == 0:
             curve.append(evaluate(sac, eval_env, config.eval_episodes, derive(seed, "eval", epoch)))

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int, check_range
-from paperzoo.vagram.losses import NormScale, mse_loss, vagram_loss
+from paperzoo.vagram.losses import NormScale, ValueWeights, mse_loss, vagram_loss
 from paperzoo.vagram.values import GradientCache, ValueFn
 
 __all__ = ["LOSSES", "ModelEnsemble", "ModelTrainConfig", "RoundStats", "small_model", "train_model"]
@@ -172,16 +172,20 @@ def train_model(
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     model.fit_normalizer(obs[train_idx], act[train_idx])
     grads_before = cache.computed if cache is not None else 0
+    norm_scale = NormScale(config.norm_momentum) if config.norm_momentum is not None else None
     if value_aware:
         cache.reset()
-        cache.lookup(values, nxt, torch.arange(n, device=obs.device))  # every gradient of the round, in batched chunks
-    norm_scale = NormScale(config.norm_momentum) if config.norm_momentum is not None else None
+        # every gradient of the round, in batched chunks; VaGraM precomputes their squares and norms once
+        grads = cache.lookup(values, nxt, torch.arange(n, device=obs.device))
+        if config.loss == "vagram":
+            weights_of = ValueWeights(grads, config.clip_quantile, replace_nan=norm_scale is not None)
 
     def loss_of(pred: Tensor, tgt: Tensor, idx: Tensor, reduction: str, scale: NormScale | None) -> Tensor:
-        if not value_aware:
+        if config.loss == "mse":
             return mse_loss(pred, tgt, reduction)
-        grads = cache.lookup(values, nxt, idx)
-        return vagram_loss(pred, tgt, grads, config.clip_quantile, config.loss == "taylor", scale, reduction)
+        if config.loss == "vagram":
+            return mse_loss(pred, tgt, reduction, weights_of(idx, scale))
+        return vagram_loss(pred, tgt, grads[:, idx], config.clip_quantile, True, scale, reduction)  # Taylor-VAML
 
     def validate() -> Tensor:
         with torch.no_grad():
