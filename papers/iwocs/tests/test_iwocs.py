@@ -23,8 +23,18 @@ from paperzoo.iwocs import (
     value_iteration,
 )
 from paperzoo.iwocs.bench import PAPER, SMOKE
-from paperzoo.iwocs.deep import DeepConfig, TD3Config, train_iwocs
+from paperzoo.iwocs.deep import DeepConfig, TD3Config, on_m2td3_set, train_iwocs
 from paperzoo.iwocs.experiment import deep_arm
+from paperzoo.iwocs.pendulum import box_grid
+from paperzoo.iwocs.robust_mujoco import (
+    DEFAULTS,
+    ENV_IDS,
+    M2TD3_SETS,
+    PARAMETERS,
+    ParametricMujoco,
+    m2td3_set,
+    mujoco_returns,
+)
 
 GAMMA = 0.95
 
@@ -214,3 +224,63 @@ def test_bad_input_raises():
         DeepConfig(low=(2.0, 0.5), high=(1.0, 1.5))
     with pytest.raises(ValueError, match="gamma"):
         TD3Config(gamma=1.0)
+
+
+def test_mujoco_wrapper_applies_the_parameters_and_defaults_match_the_models():
+    for env_name, defaults in DEFAULTS.items():
+        model = gym.make(ENV_IDS[env_name]).unwrapped.model
+        for name, value in defaults.items():
+            body = PARAMETERS[env_name][name]
+            actual = model.geom_friction[0, 0] if body is None else model.body_mass[model.body(body).id]
+            assert actual == pytest.approx(value, abs=1e-4)
+    env = ParametricMujoco("HalfCheetah", ("worldfriction", "torsomass"), (0.1, 2.0))
+    model = env.unwrapped.model
+    assert np.all(model.geom_friction[:, 0] == 0.1) and model.body_mass[model.body("torso").id] == 2.0
+    actions = np.random.default_rng(0).uniform(-1, 1, (40, 6)).astype(np.float32)
+
+    def rollout(env):
+        env.reset(seed=3)
+        return np.array([env.step(a[: env.action_space.shape[0]])[0] for a in actions])
+
+    light, heavy = (ParametricMujoco("InvertedPendulum", ("polemass",), (m,)) for m in (1.0, 30.0))
+    assert not np.allclose(rollout(light), rollout(heavy))  # same start, same pushes, different pole mass
+    slippery, grippy = (ParametricMujoco("HalfCheetah", ("worldfriction",), (f,)) for f in (0.1, 4.0))
+    assert not np.allclose(rollout(slippery), rollout(grippy))
+    drawn = ParametricMujoco("Hopper", ("torsomass",), (1.0,), sampler=lambda rng: (float(rng.uniform(0.1, 3.0)),))
+    assert len({drawn.reset(seed=s)[1]["torsomass"] for s in range(4)}) == 4
+
+
+def test_mujoco_sets_evaluation_and_paper_scale_start():
+    assert set(PAPER.mujoco) == set(M2TD3_SETS)
+    for name in PAPER.mujoco:
+        config = on_m2td3_set(PAPER.mujoco_deep, name)
+        assert all(lo <= x <= hi for lo, x, hi in zip(config.low, config.nominal, config.high, strict=True))
+    assert box_grid((0, 0, 0), (1, 2, 3), 3).shape == (27, 3)
+    env, names, low, high, nominal = m2td3_set("InvertedPendulum-2")
+    push = lambda obs: np.full((len(obs), 1), 0.5)  # noqa: E731
+    omegas = np.array([low, high])
+    assert nominal == pytest.approx((DEFAULTS[env]["polemass"], DEFAULTS[env]["cartmass"]))  # inside the box
+    chunked = mujoco_returns(env, names, push, omegas, 3, 0, batch=2)
+    assert np.array_equal(chunked, mujoco_returns(env, names, push, omegas, 3, 0))  # batching changes nothing
+    assert chunked[0] != chunked[1]  # a light pole falls at another time than a heavy one
+    small = dataclasses.replace(
+        on_m2td3_set(PAPER.mujoco_deep, "InvertedPendulum-2"),
+        iterations=1,
+        steps_per_iteration=60,
+        search_points=2,
+        search_episodes=1,
+        reeval_episodes=1,
+        td3=TD3Config(net_arch=(16,), learning_starts=50, batch_size=16),
+    )
+    run = train_iwocs(small, 0)
+    assert len(run.actors) == 1 and run.model.num_timesteps == 60 and len(run.omegas) == 1
+    with pytest.raises(ValueError, match="env"):
+        ParametricMujoco("Humanoid", ("torsomass",), (1.0,))
+    with pytest.raises(ValueError, match="names"):
+        ParametricMujoco("Hopper", ("polemass",), (1.0,))
+    with pytest.raises(ValueError, match="torsomass"):
+        ParametricMujoco("Hopper", ("torsomass",), (0.0,))
+    with pytest.raises(ValueError, match="names"):
+        DeepConfig(env="Hopper", names=("m", "l"))
+    with pytest.raises(ValueError, match="mujoco"):
+        dataclasses.replace(PAPER, mujoco=("Humanoid-3",))

@@ -3,13 +3,15 @@
 Tabular: :class:`WindyWalk`, :func:`value_iteration`, :func:`policy_evaluation`, :class:`SARectangularSet`
 (closed-form inner min, exact ``worst_case``), :func:`robust_value_iteration`, :class:`ParametricSet` (grid or
 CMA-ES search) and :func:`iwocs`. Deep: :class:`ParametricPendulum` (gymnasium wrapper, (m, l) per episode),
-:class:`BatchedPendulum` (numpy VectorEnv), :func:`train_iwocs` (SB3 TD3 per static problem) and
+:class:`BatchedPendulum` (numpy VectorEnv), :class:`ParametricMujoco` (MuJoCo masses / friction per episode,
+M2TD3's uncertainty sets in ``M2TD3_SETS``), :func:`train_iwocs` (SB3 TD3 per static problem) and
 :func:`pessimistic_actions`.
 """
 
 from paperzoo.iwocs.deep import DeepConfig, DeepIWOCS, TD3Config, pessimistic_actions, train_iwocs, train_td3
 from paperzoo.iwocs.iwocs import IWOCSResult, greedy, iwocs, robust_q, should_stop
 from paperzoo.iwocs.pendulum import BatchedPendulum, ParametricPendulum, grid_returns
+from paperzoo.iwocs.robust_mujoco import M2TD3_SETS, ParametricMujoco, m2td3_set, mujoco_returns
 from paperzoo.iwocs.tabular import (
     ParametricSet,
     SARectangularSet,
@@ -20,10 +22,12 @@ from paperzoo.iwocs.tabular import (
 )
 
 __all__ = [
+    "M2TD3_SETS",
     "BatchedPendulum",
     "DeepConfig",
     "DeepIWOCS",
     "IWOCSResult",
+    "ParametricMujoco",
     "ParametricPendulum",
     "ParametricSet",
     "SARectangularSet",
@@ -32,6 +36,8 @@ __all__ = [
     "greedy",
     "grid_returns",
     "iwocs",
+    "m2td3_set",
+    "mujoco_returns",
     "pessimistic_actions",
     "policy_evaluation",
     "robust_q",

@@ -4,10 +4,12 @@ figures in ``plots.py``, speed figures in ``perf.py``.
 - smoke (seconds): (a) the 5x5 windy walk: IWOCS on the sa-rectangular wind set converges in <= 10 static
   problems to the robust value-iteration value (1e-6); (b) a few hundred TD3 steps of every Pendulum arm.
 - full (minutes, 2 cores): (a) the 10x10 windy walk, per-cell (sa-rectangular) and global (non-rectangular)
-  wind; (b) Pendulum-v1, Ω = m ∈ [0.5, 2] x l ∈ [0.5, 1.5]: deep IWOCS (4 static TD3 problems, 7x7 search grid)
-  vs TD3 on the nominal model vs domain-randomised TD3 at equal env steps, evaluated on a 5x5 grid of Ω; 3 seeds.
-- paper: the Pendulum experiment at TD3's usual sizes (400-300 networks, rl-zoo's 10k random steps) and a
-  budget per static problem like the paper's; the paper's MuJoCo uncertainty sets are not implemented (README).
+  wind; (b) Pendulum-v1, Ω = m ∈ [0.5, 1.5] x l ∈ [0.5, 1.5]: deep IWOCS (4 static TD3 problems, 7x7 search
+  grid, 10 episodes per point) vs TD3 on the nominal model vs domain-randomised TD3 at equal env steps, evaluated
+  on a 5x5 grid of Ω with 100 episodes per point (200 at the nominal model); 3 seeds.
+- paper: the Pendulum experiment at TD3's usual sizes (400-300 networks, rl-zoo's 10k random steps), then (b) on
+  MuJoCo with M2TD3's uncertainty sets (``robust_mujoco.M2TD3_SETS``: Ant, HalfCheetah, Hopper, Walker2d with 1-3
+  parameters, InvertedPendulum with 2), 2M env steps per arm, evaluated on a 10-point-per-dimension grid.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from paperzoo.iwocs import experiment, perf, plots
 from paperzoo.iwocs.deep import DeepConfig, TD3Config
+from paperzoo.iwocs.robust_mujoco import M2TD3_SETS
 from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse, Within
 from paperzoo.shared.validate import check_positive_int, check_range
 
@@ -23,14 +26,18 @@ from paperzoo.shared.validate import check_positive_int, check_range
 @dataclass(frozen=True)
 class Config:
     """One scale: the windy walk (rows, cols; nominal wind; signed wind box, w > 0 down, w < 0 up; grid points
-    of the global-wind search) and the Pendulum experiment; ``workers`` processes run the Pendulum arms of a
-    seed (three TD3 arms of equal cost: three workers keep two cores busy)."""
+    of the global-wind search), the Pendulum experiment and (paper scale) MuJoCo experiments on the M2TD3 sets
+    ``mujoco``, each with the settings of ``mujoco_deep`` (its env fields replaced by the set's);
+    ``workers`` processes run the deep arms of a seed (three TD3 arms of equal cost: three workers keep two cores
+    busy)."""
 
     grid: tuple[int, int] = (10, 10)
     wind_nominal: float = 0.1
     wind_box: tuple[float, float] = (-0.4, 0.4)
     wind_points: int = 41
     deep: DeepConfig = field(default_factory=DeepConfig)
+    mujoco: tuple[str, ...] = ()
+    mujoco_deep: DeepConfig = field(default_factory=DeepConfig)
     workers: int = 3
     device: str = "cpu"
 
@@ -38,6 +45,9 @@ class Config:
         check_positive_int("wind_points", self.wind_points)
         check_positive_int("workers", self.workers)
         check_range("wind_nominal", self.wind_nominal, *self.wind_box)
+        for name in self.mujoco:
+            if name not in M2TD3_SETS:
+                raise ValueError(f"mujoco must name sets of {sorted(M2TD3_SETS)}, got {name!r}")
 
 
 SMOKE = Config(
@@ -57,6 +67,23 @@ SMOKE = Config(
     workers=1,
 )
 FULL = Config(deep=DeepConfig(iterations=4, steps_per_iteration=10_000))
+
+
+# (b) at the paper scale on each M2TD3 set: the budget, search and evaluation settings (the env, its parameters, box
+# and nominal model come from the set): TD3 with rl-zoo's MuJoCo recipe (256-256 here, batch 256, 10k random steps,
+# γ = 0.99), 5 static problems x 400k steps (2M per arm; our choice), evaluation on 10 points per dimension as in
+# rrls's evaluation sets
+PAPER_MUJOCO = DeepConfig(
+    iterations=5,
+    steps_per_iteration=400_000,
+    search_points=5,
+    search_episodes=5,
+    reeval_episodes=20,
+    eval_points=10,
+    eval_episodes=5,
+    nominal_episodes=20,
+    td3=TD3Config(net_arch=(256, 256), gamma=0.99, batch_size=256, learning_starts=10_000),
+)
 PAPER = Config(
     deep=DeepConfig(
         iterations=5,
@@ -65,9 +92,11 @@ PAPER = Config(
         search_episodes=10,
         reeval_episodes=50,
         eval_points=10,
-        eval_episodes=10,
+        eval_episodes=100,
         td3=TD3Config(net_arch=(400, 300), batch_size=256, learning_starts=10_000),
     ),
+    mujoco=tuple(M2TD3_SETS),
+    mujoco_deep=PAPER_MUJOCO,
     device="cuda",
 )
 
@@ -179,5 +208,5 @@ BENCHMARK = Benchmark(
     ),
     plot={"full": plots.plot, "paper": plots.plot},
     perf=perf.perf,
-    paper_needs="a GPU (400-300 TD3 networks, 1M env steps per arm)",
+    paper_needs="a GPU (400-300 TD3 networks, 1M env steps per Pendulum arm, 2M per MuJoCo arm on 13 sets)",
 )

@@ -1,4 +1,5 @@
-"""Deep IWOCS on Pendulum-v1 with Stable-Baselines3's TD3, and the TD3 baselines (nominal, domain randomisation).
+"""Deep IWOCS with Stable-Baselines3's TD3, and the TD3 baselines (nominal, domain randomisation), on Pendulum-v1
+(ω = (m, l)) or on a MuJoCo task with one of M2TD3's uncertainty sets (``robust_mujoco``).
 
 Deep IWOCS (iteration i = 0 .. I-1, ω_0 = nominal):
     train TD3 on the static model ω_i (warm start: the previous iteration's networks; a fresh replay buffer so
@@ -14,15 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 import torch as th
 
 from paperzoo.iwocs.pendulum import ParametricPendulum, Sampler, box_grid, grid_returns
+from paperzoo.iwocs.robust_mujoco import ENV_IDS, PARAMETERS, ParametricMujoco, m2td3_set, mujoco_returns
 from paperzoo.shared.seeding import derive
 from paperzoo.shared.validate import check_positive, check_positive_int, check_range
 
@@ -55,7 +59,7 @@ class TD3Config:
         check_positive("noise_std", self.noise_std)
 
 
-def make_td3(env: ParametricPendulum, steps: int, seed: int, config: TD3Config) -> TD3:
+def make_td3(env: gym.Env, steps: int, seed: int, config: TD3Config) -> TD3:
     """An untrained SB3 TD3 on ``env`` with a replay buffer that holds ``steps`` transitions."""
     env.reset(seed=derive(seed, "env"))
     return TD3(
@@ -66,7 +70,9 @@ def make_td3(env: ParametricPendulum, steps: int, seed: int, config: TD3Config) 
         learning_starts=config.learning_starts,
         batch_size=config.batch_size,
         gamma=config.gamma,
-        action_noise=NormalActionNoise(np.zeros(1), np.full(1, config.noise_std)),
+        action_noise=NormalActionNoise(
+            np.zeros(env.action_space.shape), np.full(env.action_space.shape, config.noise_std)
+        ),
         policy_kwargs={"net_arch": list(config.net_arch)},
         seed=derive(seed, "td3"),
         device="cpu",
@@ -101,19 +107,23 @@ def pessimistic_actions(
 
 @dataclass(frozen=True)
 class DeepConfig:
-    """The Pendulum experiment: Ω box, TD3 budget, IWOCS iterations and search, evaluation grid."""
+    """The deep experiment: the environment ("Pendulum" or a ``robust_mujoco.ENV_IDS`` key), its uncertain
+    parameters ``names`` and box Ω = [low, high], the nominal model, TD3 budget, IWOCS iterations and search
+    grid, evaluation grid."""
 
-    low: tuple[float, float] = (0.5, 0.5)  # (m, l)
-    high: tuple[float, float] = (2.0, 1.5)
-    nominal: tuple[float, float] = (1.0, 1.0)
+    env: str = "Pendulum"
+    names: tuple[str, ...] = ("m", "l")
+    low: tuple[float, ...] = (0.5, 0.5)  # the Pendulum box: README, Design, "Why Ω = ..."
+    high: tuple[float, ...] = (1.5, 1.5)
+    nominal: tuple[float, ...] = (1.0, 1.0)
     iterations: int = 4
     steps_per_iteration: int = 10_000
     search_points: int = 7  # worst-case search grid per dimension
-    search_episodes: int = 3
-    reeval_episodes: int = 10
+    search_episodes: int = 10
+    reeval_episodes: int = 50
     eval_points: int = 5
-    eval_episodes: int = 5
-    nominal_episodes: int = 20
+    eval_episodes: int = 100  # per grid point: batched, so cheap; the worst case is a min over noisy means
+    nominal_episodes: int = 200
     td3: TD3Config = field(default_factory=TD3Config)
 
     def __post_init__(self) -> None:
@@ -121,9 +131,16 @@ class DeepConfig:
             check_positive_int(name, getattr(self, name))
         for name in ("eval_points", "eval_episodes", "nominal_episodes"):
             check_positive_int(name, getattr(self, name))
-        for m, l in (self.low, self.high, self.nominal):  # noqa: E741
-            check_positive("m", m)
-            check_positive("l", l)
+        known = {"Pendulum": ("m", "l"), **{env: tuple(PARAMETERS[env]) for env in ENV_IDS}}
+        if self.env not in known:
+            raise ValueError(f"env must be one of {sorted(known)}, got {self.env!r}")
+        if not set(self.names) <= set(known[self.env]) or (self.env == "Pendulum" and self.names != ("m", "l")):
+            raise ValueError(f"names must be parameters of {self.env} ({known[self.env]}), got {self.names}")
+        if not len(self.low) == len(self.high) == len(self.nominal) == len(self.names):
+            raise ValueError(f"low, high and nominal must give one value per name {self.names}")
+        for bound in (self.low, self.high, self.nominal):
+            for name, value in zip(self.names, bound, strict=True):
+                check_positive(name, value)
         if any(a > b for a, b in zip(self.low, self.high, strict=True)):
             raise ValueError(f"low must be <= high (lower bound above upper bound), got {self.low} > {self.high}")
 
@@ -133,6 +150,13 @@ class DeepConfig:
         return self.iterations * self.steps_per_iteration
 
 
+def on_m2td3_set(template: DeepConfig, name: str) -> DeepConfig:
+    """``template``'s budget, search and evaluation settings on M2TD3's uncertainty set ``name`` (its env,
+    parameters, box and nominal model)."""
+    env, names, low, high, nominal = m2td3_set(name)
+    return dataclasses.replace(template, env=env, names=names, low=low, high=high, nominal=nominal)
+
+
 @dataclass
 class DeepIWOCS:
     """A deep IWOCS run: the found models and the frozen (actor, critic) pairs, the robust policy over them."""
@@ -140,7 +164,7 @@ class DeepIWOCS:
     model: TD3
     actors: list[th.nn.Module] = field(default_factory=list)
     critics: list[th.nn.Module] = field(default_factory=list)
-    omegas: list[tuple[float, float]] = field(default_factory=list)
+    omegas: list[tuple[float, ...]] = field(default_factory=list)
     worst_returns: list[float] = field(default_factory=list)  # re-evaluated return at each found worst ω
 
     def act(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -151,7 +175,7 @@ class DeepIWOCS:
 
 def train_iwocs(config: DeepConfig, seed: int) -> DeepIWOCS:
     """Deep IWOCS (module docstring): ``config.iterations`` static TD3 problems, worst-case search after each."""
-    env = ParametricPendulum(config.nominal)
+    env = make_env(config)
     model = make_td3(env, config.steps_per_iteration, seed, config.td3)
     run = DeepIWOCS(model)
     omega = config.nominal
@@ -163,22 +187,38 @@ def train_iwocs(config: DeepConfig, seed: int) -> DeepIWOCS:
         model.learn(config.steps_per_iteration, reset_num_timesteps=i == 0)
         run.actors.append(copy.deepcopy(model.actor).eval())
         run.critics.append(copy.deepcopy(model.critic).eval())
-        returns = grid_returns(run.act, search, config.search_episodes, derive(seed, "search", i))
+        returns = evaluate(config, run.act, search, config.search_episodes, derive(seed, "search", i))
         omega = tuple(float(x) for x in search[int(np.argmin(returns))])
-        fresh = grid_returns(run.act, np.asarray([omega]), config.reeval_episodes, derive(seed, "reeval", i))
+        fresh = evaluate(config, run.act, np.asarray([omega]), config.reeval_episodes, derive(seed, "reeval", i))
         run.worst_returns.append(float(fresh[0]))
     return run
 
 
 def train_td3(config: DeepConfig, seed: int, sampler: Sampler | None = None) -> Act:
     """TD3 for ``config.total_steps`` steps on the nominal model, or with ω ~ ``sampler`` per episode (DR)."""
-    env = ParametricPendulum(config.nominal, sampler=sampler)
+    env = make_env(config, sampler)
     model = make_td3(env, config.total_steps, seed, config.td3)
     model.learn(config.total_steps)
     return td3_actor(model)
 
 
-def random_policy(seed: int) -> Act:
-    """Uniform random torques in [-2, 2] (the trivial baseline every arm must beat)."""
+def random_policy(config: DeepConfig, seed: int) -> Act:
+    """Uniform random actions in the env's action box (the trivial baseline every arm must beat)."""
     rng = np.random.default_rng(seed)
-    return lambda obs: rng.uniform(-2.0, 2.0, (len(obs), 1))
+    space = make_env(config).action_space
+    return lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape))
+
+
+def make_env(config: DeepConfig, sampler: Sampler | None = None) -> gym.Env:
+    """The training env of ``config``: its nominal model for every episode, or ω ~ ``sampler`` per episode."""
+    if config.env == "Pendulum":
+        return ParametricPendulum(config.nominal, sampler=sampler)
+    return ParametricMujoco(config.env, config.names, config.nominal, sampler)
+
+
+def evaluate(config: DeepConfig, act: Act, omegas: npt.ArrayLike, episodes: int, seed: int) -> npt.NDArray[np.float64]:
+    """Mean return of ``act`` at each ω row of ``omegas`` (static episodes, one batched ``act`` call per step):
+    the numpy-batched Pendulum, or MuJoCo envs stepped in lock-step."""
+    if config.env == "Pendulum":
+        return grid_returns(act, np.asarray(omegas), episodes, seed)
+    return mujoco_returns(config.env, config.names, act, omegas, episodes, seed)

@@ -3,7 +3,8 @@
 (a) tabular windy walk, exact: IWOCS vs robust value iteration vs nominal value iteration, each policy's worst
 case over the per-cell (sa-rectangular) wind set and over the global-wind (non-rectangular) set;
 (b) Pendulum-v1: deep IWOCS vs TD3 on the nominal model vs TD3 with domain randomisation, equal env steps,
-every policy evaluated on an eval_points x eval_points grid of Ω (static episodes) and at the nominal model.
+every policy evaluated on an eval_points x eval_points grid of Ω (static episodes) and at the nominal model;
+the paper scale also runs (b) on MuJoCo tasks with M2TD3's uncertainty sets (metrics ``<set>/<arm>/<metric>``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from paperzoo.iwocs.deep import DeepConfig, random_policy, train_iwocs, train_td3
+from paperzoo.iwocs.deep import DeepConfig, evaluate, on_m2td3_set, random_policy, train_iwocs, train_td3
 from paperzoo.iwocs.iwocs import iwocs
-from paperzoo.iwocs.pendulum import box_grid, grid_returns, uniform_sampler
+from paperzoo.iwocs.pendulum import box_grid, uniform_sampler
 from paperzoo.iwocs.tabular import WindyWalk, robust_value_iteration, value_iteration
 from paperzoo.shared import Result
 from paperzoo.shared.parallel import run_jobs
@@ -67,10 +68,10 @@ def deep_arm(config: DeepConfig, seed: int, arm: str) -> tuple[dict[str, float],
     elif arm == "dr":
         act, series = train_td3(config, seed, uniform_sampler(config.low, config.high)), {}
     else:
-        act, series = random_policy(derive(seed, "random")), {}
+        act, series = random_policy(config, derive(seed, "random")), {}
     omegas = box_grid(config.low, config.high, config.eval_points)
-    grid = grid_returns(act, omegas, config.eval_episodes, derive(seed, "eval"))
-    nominal = grid_returns(act, np.asarray([config.nominal]), config.nominal_episodes, derive(seed, "eval_nominal"))
+    grid = evaluate(config, act, omegas, config.eval_episodes, derive(seed, "eval"))
+    nominal = evaluate(config, act, np.asarray([config.nominal]), config.nominal_episodes, derive(seed, "eval_nominal"))
     metrics |= {
         f"{arm}/worst_return": float(grid.min()),
         f"{arm}/mean_return": float(grid.mean()),
@@ -93,7 +94,13 @@ def deep(config: DeepConfig, seed: int, workers: int) -> Result:
 
 
 def run(config: Any, seed: int) -> Result:
-    """One seed of a scale: (a) the tabular experiment (exact, seed-independent), then (b) Pendulum."""
+    """One seed of a scale: (a) the tabular experiment (exact, seed-independent), (b) Pendulum, then (b) on each
+    MuJoCo uncertainty set of ``config.mujoco`` (the paper scale), its metrics prefixed by the set's name."""
     table = tabular(*config.grid, config.wind_nominal, *config.wind_box, config.wind_points)
     result = deep(config.deep, seed, config.workers)
-    return Result(metrics={**table, **result.metrics}, series=result.series)
+    metrics, series = {**table, **result.metrics}, dict(result.series)
+    for name in config.mujoco:
+        task = deep(on_m2td3_set(config.mujoco_deep, name), seed, config.workers)
+        metrics |= {f"{name}/{k}": v for k, v in task.metrics.items()}
+        series |= {f"{name}/{k}": v for k, v in task.series.items()}
+    return Result(metrics=metrics, series=series)

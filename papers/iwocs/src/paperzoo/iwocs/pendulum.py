@@ -19,7 +19,7 @@ import numpy.typing as npt
 from paperzoo.shared.validate import check_positive, check_positive_int
 
 Array = npt.NDArray[np.float64]
-Sampler = Callable[[np.random.Generator], tuple[float, float]]
+Sampler = Callable[[np.random.Generator], tuple[float, ...]]
 
 G, DT, MAX_SPEED, MAX_TORQUE, HORIZON = 10.0, 0.05, 8.0, 2.0, 200
 
@@ -50,15 +50,14 @@ class ParametricPendulum(gym.Wrapper):
         return obs, {**info, "m": self.params[0], "l": self.params[1]}
 
 
-def uniform_sampler(low: tuple[float, float], high: tuple[float, float]) -> Sampler:
-    """ω ~ U([low, high]) per episode (domain randomisation over the box Ω)."""
+def uniform_sampler(low: tuple[float, ...], high: tuple[float, ...]) -> Sampler:
+    """ω ~ U([low, high]) per episode (domain randomisation over the box Ω, any dimension)."""
     lo, hi = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
-    if np.any(lo > hi):
+    if lo.shape != hi.shape or np.any(lo > hi):
         raise ValueError(f"low must be <= high elementwise (lower bound above upper bound), got {lo} > {hi}")
 
-    def sample(rng: np.random.Generator) -> tuple[float, float]:
-        m, l = rng.uniform(lo, hi)  # noqa: E741
-        return float(m), float(l)
+    def sample(rng: np.random.Generator) -> tuple[float, ...]:
+        return tuple(float(x) for x in rng.uniform(lo, hi))
 
     return sample
 
@@ -129,8 +128,8 @@ def grid_returns(
     return total.reshape(len(omegas), episodes).mean(1)
 
 
-def box_grid(low: tuple[float, float], high: tuple[float, float], points: int) -> Array:
-    """The points x points grid of ω over the box [low, high] (m major), shape (points², 2)."""
+def box_grid(low: tuple[float, ...], high: tuple[float, ...], points: int) -> Array:
+    """The points^k grid of ω over the k-dimensional box [low, high] (first parameter major), shape (points^k, k)."""
     check_positive_int("points", points)
-    m, l = np.meshgrid(np.linspace(low[0], high[0], points), np.linspace(low[1], high[1], points), indexing="ij")  # noqa: E741
-    return np.stack([m.ravel(), l.ravel()], -1)
+    axes = [np.linspace(lo, hi, points) for lo, hi in zip(low, high, strict=True)]
+    return np.stack([x.ravel() for x in np.meshgrid(*axes, indexing="ij")], -1)
