@@ -2,6 +2,7 @@
 adaptation, published optima, the baselines, bad input and determinism."""
 
 import dataclasses
+import importlib.util
 import itertools
 import math
 import warnings
@@ -11,11 +12,11 @@ import pytest
 import torch
 from scipy.optimize import NonlinearConstraint, minimize
 
-from paperzoo.eal_sketch import AdaSketchNewton, Problem, hs_problem
+from paperzoo.eal_sketch import AdaSketchNewton, CutestProblem, Problem, hs_problem
 from paperzoo.eal_sketch.baselines import L1SQPGMRES, AugmentedLagrangian
-from paperzoo.eal_sketch.bench import BENCHMARK, Config
+from paperzoo.eal_sketch.bench import BENCHMARK, Config, claims
 from paperzoo.eal_sketch.experiment import kkt_at_flops, run
-from paperzoo.eal_sketch.problems import HS_PROBLEMS, logistic_problem, pde_problem
+from paperzoo.eal_sketch.problems import HS_PROBLEMS, logistic_name, logistic_problem, pde_problem
 from paperzoo.eal_sketch.sketch import SketchSolver, rk_per_step
 from paperzoo.eal_sketch.solver import DELTA_FLOOR, merit_gradient, modified_hessian
 
@@ -272,3 +273,83 @@ def test_bad_config_raises():
     capped = Config(hs=(), logistic=(), pde_sizes=(8, 16), pde_arms=("rk", "al", "l1sqp"), pde_max_n=(("al", 8),))
     assert capped.pde_arms_at(8) == ("rk", "al", "l1sqp") and capped.pde_arms_at(16) == ("rk", "l1sqp")
     assert BENCHMARK.scales["full"].pde_sizes == (8, 16)
+
+
+class _FakeCutest:
+    """pycutest's interface (obj, cons, ihess, hess, x0, v0, bounds) over one of our torch problems."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.p, self.n, self.m = problem, problem.n, problem.m
+        self.x0, self.v0 = problem.x0, np.full(problem.m, 0.5)
+        self.is_eq_cons = np.ones(problem.m, dtype=bool)
+        self.bl, self.bu = np.full(problem.n, -1e20), np.full(problem.n, 1e20)
+
+    def obj(self, x, gradient=False):
+        point = self.p.first_order(x)
+        return (point.f, point.grad) if gradient else point.f
+
+    def cons(self, x, gradient=False):
+        point = self.p.first_order(x)
+        return (point.c, point.jac) if gradient else point.c
+
+    def ihess(self, x):
+        return self.p.hessians(x, np.zeros(self.m))[0]
+
+    def hess(self, x, v):
+        return self.p.hessians(x, v)[1]
+
+
+def test_cutest_adapter_takes_cutest_derivatives_and_signs(monkeypatch):
+    import sys
+    import types
+
+    if importlib.util.find_spec("pycutest") is None:
+        with pytest.raises(ImportError, match="pycutest"):
+            CutestProblem("HS28")
+    fake = types.ModuleType("pycutest")
+    fake.import_problem = lambda name, sifParams=None: _FakeCutest(hs_problem(name))
+    monkeypatch.setitem(sys.modules, "pycutest", fake)
+    ours, theirs = hs_problem("HS7"), CutestProblem("HS7")
+    assert theirs.tau == 1e-6 and np.array_equal(theirs.lam0, np.full(1, 0.5))  # CUTEst's v0, not zeros
+    x, lam = np.array([0.3, -1.2]), np.array([0.7])
+    for got, want in zip(theirs.hessians(x, lam), ours.hessians(x, lam), strict=True):  # (∇²f, ∇²f + λ∇²c)
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    assert theirs.values(x)[0] == ours.values(x)[0] and np.array_equal(
+        theirs.first_order(x).jac, ours.first_order(x).jac
+    )
+    a = AdaSketchNewton(solver="exact", tol=1e-10).solve(ours)
+    b = AdaSketchNewton(solver="exact", tol=1e-10).solve(theirs)
+    assert b.converged and abs(b.kkt[-1] - theirs.kkt(b.x, b.lam)) < 1e-12
+    np.testing.assert_allclose(b.x, a.x, atol=1e-8)  # same optimum, found from CUTEst's derivatives
+    bounded = _FakeCutest(hs_problem("HS28"))
+    bounded.bl = np.zeros(3)
+    fake.import_problem = lambda name, sifParams=None: bounded
+    with pytest.raises(ValueError, match="bounds"):
+        CutestProblem("HS28")
+
+
+def test_libsvm_files_load_as_stored_with_pm1_labels(tmp_path):
+    from sklearn.datasets import dump_svmlight_file
+
+    rng = np.random.default_rng(0)
+    X, label = rng.standard_normal((40, 12)), rng.choice([1.0, 2.0], 40)  # mushrooms-style labels
+    path = tmp_path / "toy_scale"
+    dump_svmlight_file(X, label, str(path))
+    problem = logistic_problem(f"libsvm:{path}")
+    assert problem.n == 12 and problem.m == 11 and logistic_name(f"libsvm:{path}") == "toy_scale"
+    # f(0) = log 2, and the gradient at 0 is -(1/N) Σ yᵢxᵢ with y = +1 for the larger label (features not rescaled)
+    point = problem.first_order(np.zeros(12))
+    y = np.where(label == 2.0, 1.0, -1.0)
+    np.testing.assert_allclose(point.grad, -0.5 * (y[:, None] * X).mean(0), atol=1e-6)
+    dump_svmlight_file(X, rng.integers(0, 3, 40), str(tmp_path / "three"))
+    with pytest.raises(ValueError, match="binary"):
+        logistic_problem(f"libsvm:{tmp_path / 'three'}")
+
+
+def test_paper_config_lists_the_official_test_sets():
+    paper = BENCHMARK.scales["paper"]
+    assert len(paper.cutest) == 47 and paper.hs == () and len(paper.logistic) == 7
+    solves = next(c for c in claims(paper) if c.text.startswith("AdaSketch-Newton-RK solves"))
+    assert solves.guards[0].rhs == 47 / 2  # the singular-problem guard counts the CUTEst list
+    with pytest.raises(ValueError, match="cutest"):
+        Config(hs=(), logistic=(), pde_sizes=(), cutest=("NOPE",))

@@ -6,13 +6,23 @@
 parameters, and an Armijo search on the exact augmented Lagrangian.
 """
 
-from paperzoo.eal_sketch.problems import HS_PROBLEMS, Problem, hs_problem, logistic_problem, pde_problem
+from paperzoo.eal_sketch.problems import (
+    CUTEST_PROBLEMS,
+    HS_PROBLEMS,
+    CutestProblem,
+    Problem,
+    hs_problem,
+    logistic_problem,
+    pde_problem,
+)
 from paperzoo.eal_sketch.sketch import SketchSolver
 from paperzoo.eal_sketch.solver import AdaSketchNewton, SolveResult, merit, merit_gradient
 
 __all__ = [
+    "CUTEST_PROBLEMS",
     "HS_PROBLEMS",
     "AdaSketchNewton",
+    "CutestProblem",
     "Problem",
     "SketchSolver",
     "SolveResult",

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from paperzoo.eal_sketch.baselines import L1SQPGMRES, AugmentedLagrangian
-from paperzoo.eal_sketch.problems import Problem, hs_problem, logistic_problem, pde_problem
+from paperzoo.eal_sketch.problems import (
+    CutestProblem,
+    Problem,
+    hs_problem,
+    logistic_name,
+    logistic_problem,
+    pde_problem,
+)
 from paperzoo.eal_sketch.solver import AdaSketchNewton, SolveResult
 from paperzoo.shared import Result
 from paperzoo.shared.parallel import run_jobs
@@ -26,15 +33,17 @@ _CACHE: dict[tuple[str, str, int], dict[str, Any]] = {}
 
 
 def build_problem(spec: str) -> Problem:
-    """``hs:NAME``, ``logistic:DATA`` or ``pde:N``."""
+    """``hs:NAME``, ``cutest:NAME``, ``logistic:DATA`` or ``pde:N``."""
     kind, _, arg = spec.partition(":")
     if kind == "hs":
         return hs_problem(arg)
+    if kind == "cutest":
+        return CutestProblem(arg)
     if kind == "logistic":
         return logistic_problem(arg)
     if kind == "pde":
         return pde_problem(int(arg))
-    raise ValueError(f"spec must start with hs:, logistic: or pde:, got {spec!r}")
+    raise ValueError(f"spec must start with hs:, cutest:, logistic: or pde:, got {spec!r}")
 
 
 def make_solver(arm: str, seed: int, max_iter: int) -> AdaSketchNewton | AugmentedLagrangian | L1SQPGMRES:
@@ -145,6 +154,7 @@ def run(config: Any, seed: int) -> Result:
     for data in config.logistic:
         jobs += [(f"logistic:{data}", arm, seed, config.max_iter) for arm in config.logistic_arms]
     jobs += [(f"hs:{name}", arm, seed, config.max_iter) for name in config.hs for arm in config.hs_arms]
+    jobs += [(f"cutest:{name}", arm, seed, config.max_iter) for name in config.cutest for arm in config.hs_arms]
     results = _solve_all(jobs, config.workers)
     metrics: dict[str, float] = {}
     series: dict[str, list[float]] = {}
@@ -152,11 +162,11 @@ def run(config: Any, seed: int) -> Result:
     by_instance: dict[str, dict[str, dict[str, Any]]] = {}
     for (spec, arm, _, _), res in zip(jobs, results, strict=True):
         kind, _, arg = spec.partition(":")
-        if kind == "hs":
+        if kind in ("hs", "cutest"):  # the hs_* metrics aggregate the HS/BT set and the CUTEst list
             by_arm.setdefault(arm, []).append(res)
             series[f"{arm}/kkt_{arg}"] = res["kkt"]
         else:
-            name = f"pde{arg}" if kind == "pde" else f"logistic_{arg}"
+            name = f"pde{arg}" if kind == "pde" else f"logistic_{logistic_name(arg)}"
             metrics.update(_instance_metrics(arm, name, res))
             series[f"{arm}/kkt_{name}"] = res["kkt"]
             series[f"{arm}/flops_{name}"] = res["cumulative_flops"]

@@ -5,6 +5,8 @@
 Hock–Schittkowski / BT / CUTEst "NE" problems with their standard starting points and published optimal
 values (:data:`HS_PROBLEMS`), the constrained logistic regression of the paper on scikit-learn bundled
 data (:func:`logistic_problem`) and the PDE-constrained problem on an N×N grid (:func:`pde_problem`).
+The paper's own test sets load when their sources are at hand: CUTEst problems through ``pycutest``
+(:class:`CutestProblem`, derivatives from CUTEst) and LIBSVM files (``logistic_problem("libsvm:PATH")``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -343,13 +346,83 @@ def hs_problem(name: str) -> Problem:
     return Problem(f, c, x0, name=name, f_star=f_star)
 
 
+# the official CUTEst list (CUTEst/Parameter/problems.txt) and LIBSVM sets (ConstrainedLogisticRegression/...)
+CUTEST_PROBLEMS = (
+    "HS6", "BT5", "BT9", "HS28", "BT10", "HIMMELBA", "BT12", "HS40", "BT3", "BT6", "BT11", "HS7", "GENHS28",
+    "HS51", "SINVALNE", "BOOTH", "HS52", "HS47", "WAYSEA1NE", "HS48", "HS50", "RSNBRNE", "CUBENE", "HS77",
+    "MWRIGHT", "ZANGWIL3", "TRIGON1NE", "BA-L1SP", "HS78", "HS56", "HELIXNE", "HS42", "HS79", "ORTHREGB",
+    "HS100LNP", "GOTTFR", "HIMMELBE", "MOREBVNE", "WAYSEA2NE", "DENSCHNCNE", "DENSCHNFNE", "HIMMELBC",
+    "PRICE4NE", "INTEQNE", "BA-L1", "MANCINONE", "BT2",
+)  # fmt: skip
+LIBSVM_DATA = ("ionosphere_scale", "mushrooms", "phishing", "sonar_scale", "splice_scale", "a9a", "w8a")
+
+
+class CutestProblem(Problem):
+    """An equality-constrained CUTEst problem through ``pycutest`` (the official code's ``CUTEstModel``).
+
+    Start ``(x0, λ0)`` = CUTEst's ``x0``, ``v0`` (the official ``meta.x0``, ``meta.y0``); ``f``, ``∇f``,
+    ``c``, ``G`` from ``obj``/``cons``; ``∇²f`` from ``ihess`` and ``∇²ₓL`` from ``hess(x, λ)`` (CUTEst's
+    Lagrangian is ``f + λᵀc``, the sign used here). ``pycutest`` needs a compiled CUTEst and SIFDecode: an
+    ``ImportError`` says so when it is missing; ``ValueError`` for a problem with inequalities, bounds or
+    no constraints.
+    """
+
+    def __init__(self, name: str, sif_params: dict[str, float] | None = None) -> None:
+        try:
+            import pycutest
+        except ImportError as err:
+            raise ImportError(
+                "CUTEst problems need pycutest with a compiled CUTEst/SIFDecode "
+                "(https://jfowkes.github.io/pycutest/); the offline test set is HS_PROBLEMS"
+            ) from err
+        cutest = pycutest.import_problem(name, sifParams=sif_params)
+        if cutest.m == 0 or not np.all(cutest.is_eq_cons):
+            raise ValueError(f"name must be an equality-constrained CUTEst problem, {name} is not")
+        if np.any(cutest.bl > -1e20) or np.any(cutest.bu < 1e20):
+            raise ValueError(f"name must be a problem without variable bounds, {name} has some")
+        self._cutest = cutest
+        self.f = self.c = None  # no torch functions: the derivatives come from CUTEst
+        self.x0 = np.asarray(cutest.x0, dtype=np.float64)
+        self.lam0 = np.asarray(cutest.v0, dtype=np.float64)
+        self.name, self.f_star, self.tau = name, None, 1e-6
+        self.n, self.m = self.x0.size, self.lam0.size
+
+    def first_order(self, x: np.ndarray) -> FirstOrder:
+        """``f(x)``, ``∇f(x)``, ``c(x)``, ``G(x)`` from CUTEst."""
+        f, g = self._cutest.obj(x, gradient=True)
+        c, jac = self._cutest.cons(x, gradient=True)
+        return FirstOrder(float(f), np.asarray(g, np.float64), np.asarray(c, np.float64), np.asarray(jac))
+
+    def values(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """``f(x)`` and ``c(x)`` from CUTEst."""
+        return float(self._cutest.obj(x)), np.asarray(self._cutest.cons(x), np.float64)
+
+    def hessians(self, x: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``∇²f(x)`` (``ihess``) and ``∇²ₓL(x, λ)`` (``hess``, CUTEst's ``f + λᵀc``)."""
+        return np.asarray(self._cutest.ihess(x)), np.asarray(self._cutest.hess(x, lam))
+
+
 LOGISTIC_DATA = ("breast_cancer", "digits_binary", "wine_binary", "synthetic")
 
 
+def _libsvm_features(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features as stored (the official code does not rescale them) and ±1 labels of a binary LIBSVM file."""
+    from sklearn.datasets import load_svmlight_file
+
+    X, label = load_svmlight_file(path)
+    classes = np.unique(label)
+    if classes.size != 2:
+        raise ValueError(f"data must be a binary LIBSVM file, {path} has {classes.size} labels")
+    return np.asarray(X.todense(), dtype=np.float64), np.where(label == classes[1], 1.0, -1.0)
+
+
 def _features(data: str) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised features and ±1 labels of a scikit-learn bundled (or generated) binary data set."""
+    """Standardised features and ±1 labels of a scikit-learn bundled (or generated) binary data set, or the
+    stored features of a LIBSVM file (``libsvm:PATH``)."""
     from sklearn import datasets
 
+    if data.startswith("libsvm:"):
+        return _libsvm_features(data.removeprefix("libsvm:"))
     if data == "breast_cancer":
         X, y = datasets.load_breast_cancer(return_X_y=True)
     elif data == "digits_binary":
@@ -369,8 +442,16 @@ def _features(data: str) -> tuple[np.ndarray, np.ndarray]:
     return X, np.where(y, 1.0, -1.0)
 
 
+def logistic_name(data: str) -> str:
+    """The name of a logistic data set in metric keys: ``data`` itself, or a LIBSVM file's stem."""
+    return Path(data.removeprefix("libsvm:")).stem if data.startswith("libsvm:") else data
+
+
 def logistic_problem(data: str, n_linear: int = 10, seed: int = 2023) -> Problem:
     """Constrained logistic regression ``min (1/N)Σ log(1 + exp(−yᵢxᵢᵀw)) s.t. Aw = b, ‖w‖² = 1``.
+
+    ``data``: one of :data:`LOGISTIC_DATA` (standardised scikit-learn data), or ``"libsvm:PATH"`` for a binary
+    LIBSVM file (the paper's data sets, :data:`LIBSVM_DATA`, downloaded by the user).
 
     ``A ∈ R^{n_linear×n}``, ``b ∈ R^{n_linear}`` with N(0, 1) entries drawn from ``seed`` (redrawn, with the
     next generator state, until the affine set meets the unit sphere); start ``w = 1``, ``λ = 1``; the
