@@ -64,7 +64,7 @@ def test_full_runner_on_a_tiny_stand_in(tmp_path):
         certify_episodes=20,
         attack_episodes=2,
         attack_budgets=(0.0, 1.0),
-        attack=AttackConfig(step_size=0.1, max_iters=3, samples=2, thresholds=(None, 1.0)),
+        attack=AttackConfig(step_size=0.1, samples=2, thresholds=(0.0, 1.0)),
         workers=1,
     )
     result = BENCHMARK.run["full"](tiny, 0)

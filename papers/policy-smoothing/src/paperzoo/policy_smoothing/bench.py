@@ -6,9 +6,10 @@
 - full (minutes, 2 CPU cores): SB3 DQN (MLP 64x64, 5-frame stack) on CartPole-v0 for sigma in {0 (undefended),
   0.2, 0.4}, noise in training and test, best checkpoint on model-selection episodes; certificate from N = 2000
   other episodes on the B grid 0..1; the undefended and sigma = 0.2 agents attacked by the adaptive gradient attack
-  on a B grid 0..1 (100 episodes per B, worst over thresholds x targets). 3 seeds.
+  on a B grid 0..1 (100 episodes per B, worst over thresholds x targets). 1e5 DQN steps per sigma. 3 seeds.
 - paper: the official CartPole setting (ReCePS' reuse of the original scripts: MLP 256x256, 5e5 steps, batch 1024,
-  lr 1e-4; sigma up to 0.8; N = 10,000; 128 noise samples per attack step of 0.01), run by the full runner.
+  lr 1e-4; sigma up to 0.8; N = 10,000; 128 noise samples per attack step of 0.01), run by the full runner;
+  ``paper_config("ALE/Pong-v5")`` / ``paper_config("ALE/Freeway-v5")``: the Atari games with the official CNN DQN.
 
 The runners live in ``experiment.py``, the figures in ``plots.py``, the speed figures in ``perf.py``.
 """
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 
 from paperzoo.policy_smoothing import experiment, perf, plots
 from paperzoo.policy_smoothing.attack import AttackConfig
+from paperzoo.policy_smoothing.envs import ATARI_IDS
 from paperzoo.policy_smoothing.experiment import arm, tag
 from paperzoo.policy_smoothing.policy import DQNConfig
 from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int, check_range
 
-ENV_IDS = ("CartPole-v0", "CartPole-v1")  # the envs with gymnasium's numpy-vectorised CartPoleVectorEnv
+ENV_IDS = ("CartPole-v0", "CartPole-v1", *ATARI_IDS)  # CartPole: gymnasium's numpy-vectorised CartPoleVectorEnv
 
 
 def _check_common(config) -> None:
@@ -59,7 +61,7 @@ class SmokeConfig:
     certify_episodes: int = 100
     attack_budgets: tuple[float, ...] = (0.0, 0.5)
     attack_episodes: int = 4
-    attack: AttackConfig = field(default_factory=lambda: AttackConfig(step_size=0.05, max_iters=10, samples=8))
+    attack: AttackConfig = field(default_factory=lambda: AttackConfig(step_size=0.05, samples=8))
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -77,26 +79,27 @@ class FullConfig:
     attack_sigmas: tuple[float, ...] = (0.0, 0.2)
     env_id: str = "CartPole-v0"
     frames: int = 5
-    horizon: int = 200
+    horizon: int = 200  # T: returns + reward_shift are integers in [0, T]
+    reward_shift: float = 0.0
     alpha: float = 0.05
     dqn: DQNConfig = field(
         default_factory=lambda: DQNConfig(
-            steps=50_000,
+            steps=100_000,
             net_arch=(64, 64),
             learning_rate=2.3e-3,
             batch_size=64,
             n_envs=4,
-            eval_freq=4000,
+            eval_freq=2000,
             select_episodes=50,
         )
     )
     certify_episodes: int = 2000
     budgets: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
-    attack_budgets: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    attack_budgets: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
     attack_episodes: int = 100
     attack: AttackConfig = field(
         default_factory=lambda: AttackConfig(
-            step_size=0.01, max_iters=100, samples=32, thresholds=(None, 0.1), targets=(None, 0, 1)
+            step_size=0.01, samples=32, thresholds=(0.0, 0.05, 0.2), targets=(None, 0, 1)
         )
     )
     workers: int = 2
@@ -121,17 +124,48 @@ class FullConfig:
         check_positive_int("workers", self.workers)
 
 
-def paper_config() -> FullConfig:
-    """The official CartPole setting: DQN defaults of ``DQNConfig`` (MLP 256x256, 5e5 steps, batch 1024, lr 1e-4),
-    sigma in {0, 0.2, 0.4, 0.6, 0.8}, N = 10,000, alpha = 0.05, the attack with step 0.01 and 128 noise samples."""
+# The official Atari DQN (ReCePS' Freeway script): SB3's NatureCNN (no hidden MLP), lr 1e-4, buffer 1e4, learning
+# from step 1e5, batch 32, one gradient step every 4, target update every 1000, exploration 0.2 to 0.01, 1e7 steps,
+# best model on 100 evaluation episodes every 1e5 steps.
+ATARI_DQN = DQNConfig(
+    steps=10_000_000,
+    net_arch=(),
+    learning_rate=1e-4,
+    buffer_size=10_000,
+    learning_starts=100_000,
+    batch_size=32,
+    train_freq=4,
+    gradient_steps=1,
+    target_update_interval=1000,
+    exploration_fraction=0.2,
+    exploration_final_eps=0.01,
+    eval_freq=100_000,
+    select_episodes=100,
+)
+# T and the shift of each game's returns: Pong is one round (-1 or +1); Freeway counts crossings in 250 steps
+ATARI_RETURNS = {"ALE/Pong-v5": (2, 1.0), "ALE/Freeway-v5": (10, 0.0)}
+
+
+def paper_config(env_id: str = "CartPole-v0") -> FullConfig:
+    """The official setting of ``env_id``, sigma in {0, 0.2, 0.4, 0.6, 0.8}, N = 10,000, alpha = 0.05, the attack
+    with step 0.01 and 128 noise samples. CartPole: DQN defaults of ``DQNConfig`` (MLP 256x256, 5e5 steps, batch
+    1024, lr 1e-4), 5 frames; Atari (``ALE/Pong-v5`` one round, ``ALE/Freeway-v5``): ``ATARI_DQN``, 4 frames of
+    84x84 pixels in [0, 1] (sigma on that scale), 250 steps per episode."""
+    check_one_of("env_id", env_id, ENV_IDS)
+    atari = env_id in ATARI_IDS
+    horizon, shift = ATARI_RETURNS.get(env_id, (200, 0.0))
     return FullConfig(
+        env_id=env_id,
+        frames=4 if atari else 5,
+        horizon=horizon,
+        reward_shift=shift,
         sigmas=(0.0, 0.2, 0.4, 0.6, 0.8),
         attack_sigmas=(0.0, 0.2, 0.4, 0.6, 0.8),
-        dqn=DQNConfig(),
+        dqn=ATARI_DQN if atari else DQNConfig(),
         certify_episodes=10_000,
         attack_episodes=1000,
         attack=AttackConfig(
-            step_size=0.01, max_iters=100, samples=128, thresholds=(None, 0.2, 0.1, 0.05), targets=(None, 0, 1)
+            step_size=0.01, samples=128, thresholds=(0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0), targets=(None, 0, 1)
         ),
         workers=2,
         device="cuda",

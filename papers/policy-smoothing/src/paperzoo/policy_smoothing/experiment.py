@@ -80,7 +80,7 @@ def train_and_certify(sigma: float, config: Any, seed: int) -> dict[str, Any]:
 
 
 def attack_job(
-    q_net: Any, sigma: float, threshold: float | None, target: int | None, config: Any, seed: int
+    q_net: Any, sigma: float, threshold: float, target: int | None, config: Any, seed: int
 ) -> dict[str, Any]:
     """Attack ``config.attack_episodes`` episodes at every budget of ``config.attack_budgets`` with one threshold and
     target."""
@@ -117,7 +117,7 @@ def run_full(config: FullConfig, seed: int) -> Result:
     budgets = np.asarray(config.budgets)
     for sigma, agent in agents.items():
         name = arm(sigma)
-        cert = certified_reward(agent["returns"], sigma, budgets, config.alpha, config.horizon)
+        cert = certified_reward(agent["returns"], sigma, budgets, config.alpha, config.horizon, config.reward_shift)
         metrics |= {
             f"{name}/clean_reward": float(agent["returns"].mean()),
             f"{name}/select_reward": agent["select_best"],
@@ -138,7 +138,7 @@ def run_full(config: FullConfig, seed: int) -> Result:
         metrics[f"{name}/attack_s"] = float(sum(r["attack_s"] for r in runs))
         series[f"{name}/attacked"] = worst.tolist()
         for (lam, k), m in zip(grid, means, strict=True):
-            series[f"{name}/attacked_lambda{'inf' if lam is None else format(lam, 'g')}_target{k}"] = m.tolist()
+            series[f"{name}/attacked_lambda{lam:g}_target{k}"] = m.tolist()
     # attacked - certified at the attack budgets B > 0 (at B = 0 nothing is attacked, and a mean over
     # attack_episodes episodes may fall below the bound by sampling error alone)
     attacked_budgets = [b for b in config.attack_budgets if b > 0]
@@ -175,7 +175,7 @@ def run_smoke(config: SmokeConfig, seed: int) -> Result:
         "synthetic/cert_b0": float(cert[0]),
     }
     agent = train_and_certify(config.sigma, config, seed)
-    attack = attack_job(agent["q_net"], config.sigma, float("inf"), None, config, seed)
+    attack = attack_job(agent["q_net"], config.sigma, 0.0, None, config, seed)
     limit = np.asarray(config.attack_budgets)[:, None]
     metrics |= {
         "dqn/clean_reward": float(agent["returns"].mean()),

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from paperzoo.policy_smoothing.envs import make_env
+from paperzoo.policy_smoothing.envs import ATARI_IDS, base_env, make_env
 from paperzoo.shared.seeding import derive
 from paperzoo.shared.validate import check_non_negative, check_positive, check_positive_int, check_range
 
@@ -30,14 +30,22 @@ with contextlib.redirect_stderr(io.StringIO()):  # SB3 imports the legacy `gym` 
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-__all__ = ["DQNConfig", "SmoothedPolicy", "rollout", "train_dqn"]
+__all__ = ["DQNConfig", "SmoothedPolicy", "network_input", "rollout", "train_dqn"]
+
+
+def network_input(stacks: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Stacks (m, frames, *obs_shape) as the Q-network takes them: flattened (m, frames * obs_dim) for vector
+    observations (``FlattenObservation``), channel-first (m, frames, H, W) for images (SB3's ``CnnPolicy``)."""
+    x = torch.as_tensor(stacks, dtype=torch.float32)
+    return x.reshape(len(x), -1) if x.ndim == 3 else x
 
 
 class SmoothedPolicy:
     """Greedy actions of ``q_net`` on stacks of noisy observations, for a batch of episodes at once.
 
     Args:
-        q_net: maps (n, frames * obs_dim) float32 inputs to (n, n_actions) Q-values (SB3's ``model.q_net``).
+        q_net: maps :func:`network_input` of (n, frames, *obs_shape) stacks to (n, n_actions) Q-values (SB3's
+            ``model.q_net``).
         sigma: the smoothing noise's standard deviation (0: the undefended base policy).
         frames: observations per stack (oldest first; after a reset the first one is repeated).
         seed: seeds the noise generator.
@@ -48,34 +56,36 @@ class SmoothedPolicy:
         self.sigma = float(check_non_negative("sigma", sigma))
         self.frames = check_positive_int("frames", frames)
         self.rng = np.random.default_rng(seed)
-        self.stack: np.ndarray | None = None  # (n, frames, obs_dim)
+        self.stack: np.ndarray | None = None  # (n, frames, *obs_shape): the noisy (and attacked) frames
 
     def _noisy(self, obs: np.ndarray, delta: np.ndarray | None) -> np.ndarray:
         x = np.asarray(obs, dtype=np.float64) + (0.0 if delta is None else delta)
         return x + self.sigma * self.rng.standard_normal(x.shape)
 
     def reset(self, obs: np.ndarray, delta: np.ndarray | None = None) -> np.ndarray:
-        """Start n episodes at observations ``obs`` (n, obs_dim); returns their first actions."""
+        """Start n episodes at observations ``obs`` (n, *obs_shape); returns their first actions."""
         noisy = self._noisy(obs, delta)
-        self.stack = np.repeat(noisy[:, None, :], self.frames, axis=1)
+        self.stack = np.repeat(noisy[:, None], self.frames, axis=1)
         return self.predict(self.stack)
 
     def step(self, obs: np.ndarray, delta: np.ndarray | None = None) -> np.ndarray:
         """Push o_t + delta_t + eta_t (fresh eta_t) onto every stack; returns the n greedy actions."""
         if self.stack is None:
             raise ValueError("call reset before step")
-        self.stack = np.concatenate([self.stack[:, 1:], self._noisy(obs, delta)[:, None, :]], axis=1)
+        self.stack = np.concatenate([self.stack[:, 1:], self._noisy(obs, delta)[:, None]], axis=1)
         return self.predict(self.stack)
 
     @torch.no_grad()
     def predict(self, stacks: np.ndarray) -> np.ndarray:
-        """argmax_a Q(stack)_a for a batch of stacks (n, frames, obs_dim): one Q-network call."""
-        x = torch.as_tensor(stacks.reshape(len(stacks), -1), dtype=torch.float32)
-        return self.q_net(x).argmax(dim=1).numpy()
+        """argmax_a Q(stack)_a for a batch of stacks (n, frames, *obs_shape): one Q-network call."""
+        return self.q_net(network_input(stacks)).argmax(dim=1).numpy()
 
 
 def vector_env(env_id: str, episodes: int) -> gym.vector.VectorEnv:
-    """``episodes`` copies of ``env_id`` in one numpy-vectorised env (gymnasium's ``CartPoleVectorEnv``)."""
+    """``episodes`` noiseless copies of ``env_id`` in one vector env: gymnasium's numpy-vectorised
+    ``CartPoleVectorEnv`` for CartPole, a synchronous vector of the preprocessed games for Atari."""
+    if env_id in ATARI_IDS:
+        return gym.vector.SyncVectorEnv([lambda: base_env(env_id) for _ in range(episodes)])
     return gym.make_vec(env_id, num_envs=episodes, vectorization_mode="vector_entry_point")
 
 
@@ -171,8 +181,9 @@ def train_dqn(
     reset); ``select_seed`` the model-selection episodes.
     """
     env = DummyVecEnv([lambda: make_env(env_id, sigma, frames) for _ in range(config.n_envs)])
+    images = len(env.observation_space.shape) == 3  # (frames, 84, 84): SB3's NatureCNN on pixels already in [0, 1]
     model = DQN(
-        "MlpPolicy",
+        "CnnPolicy" if images else "MlpPolicy",
         env,
         learning_rate=config.learning_rate,
         buffer_size=config.buffer_size,
@@ -184,7 +195,7 @@ def train_dqn(
         target_update_interval=config.target_update_interval,
         exploration_fraction=config.exploration_fraction,
         exploration_final_eps=config.exploration_final_eps,
-        policy_kwargs={"net_arch": list(config.net_arch)},
+        policy_kwargs={"net_arch": list(config.net_arch)} | ({"normalize_images": False} if images else {}),
         seed=seed,
         device="cpu",
     )
