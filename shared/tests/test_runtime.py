@@ -54,3 +54,16 @@ def test_paper_cli_fixes_the_environment_before_compute():
     late = "import jax; jax.numpy.zeros(1).block_until_ready();" + code  # JAX started before the settings
     failed = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True, env=env)
     assert failed.returncode != 0 and "JAX's backend started before the run environment was set" in failed.stderr
+
+
+def test_apply_run_environment_caps_blas_pools_loaded_before_it():
+    # numpy first (its OpenBLAS starts one thread per core), then the run environment: the pool must drop to 1
+    code = (
+        "import numpy, threadpoolctl\n"
+        "from paperzoo.shared import runtime\n"
+        "runtime.apply_run_environment()\n"
+        "print(sorted({p['num_threads'] for p in threadpoolctl.threadpool_info()}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in runtime.THREAD_LIMITS}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[1]"

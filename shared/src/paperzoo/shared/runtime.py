@@ -49,10 +49,21 @@ EMULATED_ISA: Mapping[str, Mapping[str, str]] = {
 
 def apply_run_environment(env: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
     """Set :data:`THREAD_LIMITS`, :data:`DETERMINISM` and :data:`QUIET` in ``env`` (default ``os.environ``) where
-    not already set."""
+    not already set.
+
+    For this process (``env`` None) the BLAS/OpenMP pools that are already loaded are also capped at
+    :data:`THREADS` (threadpoolctl): numpy reads ``OPENBLAS_NUM_THREADS`` only when it is first imported, which
+    happens before this call wherever ``paperzoo.shared`` itself is imported first (the root ``conftest.py``,
+    a paper's CLI). Two spinning BLAS threads per process on a shared 2-core machine cost far more than they give.
+    """
+    own = env is None
     env = os.environ if env is None else env
     for name, value in {**THREAD_LIMITS, **DETERMINISM, **QUIET}.items():
         env.setdefault(name, value)
+    if own:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(int(env["OMP_NUM_THREADS"]))
     return env
 
 
