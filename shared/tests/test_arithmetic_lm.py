@@ -162,3 +162,44 @@ def test_a_corrupt_base_cache_is_rebuilt_not_fatal(tok, tmp_path):
     rebuilt, info = pretrained_base(cfg, tok, tmp_path)
     assert info["cache_hit"] == 0.0 and all(torch.equal(first[k], rebuilt[k]) for k in first)
     assert pretrained_base(cfg, tok, tmp_path)[1]["cache_hit"] == 1.0  # the rebuilt file is whole again
+
+
+def test_tokenizer_with_its_own_alphabet():
+    tok = CharTokenizer("ab :")
+    assert tok.vocab_size == 7 and tok.encode("ba :", eos=True) == [4, 3, 5, 6, 2]
+    assert tok.decode(tok.encode("ab a")) == "ab a"
+    with pytest.raises(ValueError, match="'1'"):
+        tok.encode("a1")
+    assert CharTokenizer().tokens[3:] == tuple("0123456789+-=| c")  # the default ids bone and eva rely on
+    for bad in ("", "aa", ("ab",)):
+        with pytest.raises(ValueError, match="chars"):
+            CharTokenizer(bad)
+
+
+def test_default_cache_key_is_unchanged_and_a_custom_stream_or_alphabet_changes_it():
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    cfg = PretrainConfig()
+    before = json.dumps({"format": 1, "arch": "LlamaForCausalLM", **asdict(cfg)}, sort_keys=True)
+    assert cfg.key() == hashlib.sha256(before.encode()).hexdigest()[:16]  # bone's and eva's caches stay valid
+    assert len({cfg.key(), cfg.key("copy"), cfg.key("copy", "ab"), cfg.key("", "ab")}) == 4
+
+
+def test_pretraining_on_a_custom_stream(tmp_path):
+    tok = CharTokenizer("ab")
+    cfg = PretrainConfig(model=ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2), steps=40, batch_size=4,
+                         lr=3e-2, warmup=1)  # fmt: skip
+
+    def stream(rng, n):  # "a" -> "b" always: learnable in a few steps
+        ids = torch.tensor([[tok.bos_id, 3, 4, tok.eos_id]] * n)
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.masked_fill(ids < 4, -100)}
+
+    _, info = pretrained_base(cfg, tok, tmp_path, stream=stream, stream_name="a->b")
+    assert info["final_loss"] < 0.1
+    assert pretrained_base(cfg, tok, tmp_path, stream=stream, stream_name="a->b")[1]["cache_hit"] == 1.0
+    assert pretrained_base(cfg, tok, tmp_path, stream=stream, stream_name="other")[1]["cache_hit"] == 0.0
+    for kwargs in ({"stream": stream}, {"stream_name": "a->b"}):
+        with pytest.raises(ValueError, match="stream"):
+            pretrained_base(cfg, tok, tmp_path, **kwargs)

@@ -6,7 +6,12 @@ Model: a tiny ``LlamaForCausalLM`` built from a config (:class:`ModelConfig`, no
     tokenizer, pretrained here once and cached on disk (:func:`pretrained_base`).
 Metrics: training-loss curve and steps to a loss target, validation loss, greedy exact match on held-out
     problems (:func:`finetune`, :func:`accuracy`).
-Used by: bone, eva.
+Used by: bone, eva, coin.
+
+bone and eva use the arithmetic task; coin the tokenizer with its own alphabet, the model and the cache with
+its own pretraining stream. Reuse beyond arithmetic: :class:`CharTokenizer` takes any alphabet (``chars``) and
+:func:`pretrained_base` any batch stream (``stream`` + ``stream_name``, which key the cache), so a paper with
+word instructions pretrains and caches its own base model on the same tiny Llama.
 
 A problem is a prompt ``a<op>b=``
 and a trace that works one column at a time, least significant digit first, then the answer::
@@ -52,10 +57,19 @@ OPS = ("+", "-")
 
 
 class CharTokenizer:
-    """One token per character of ``0-9 + - = | space c``, plus ``<pad>`` (0), ``<bos>`` (1) and ``<eos>`` (2)."""
+    """One token per character of ``chars``, after ``<pad>`` (0), ``<bos>`` (1) and ``<eos>`` (2).
 
-    def __init__(self) -> None:
-        self.tokens: tuple[str, ...] = (PAD, BOS, EOS, *CHARS)
+    ``chars`` defaults to the arithmetic traces' ``0-9 + - = | space c`` (:data:`CHARS`, ids 3..18); a paper whose
+    text is words passes its own alphabet (e.g. ``"abcdefghijklmnopqrstuvwxyz0123456789 :="``). ``ValueError``
+    when ``chars`` is empty, repeats a character or holds a string that is not one character.
+    """
+
+    def __init__(self, chars: Sequence[str] = CHARS) -> None:
+        chars = tuple(chars)
+        if not chars or any(len(ch) != 1 for ch in chars) or len(set(chars)) != len(chars):
+            raise ValueError(f"chars must be distinct single characters (at least one), got {chars!r}")
+        self.chars = chars
+        self.tokens: tuple[str, ...] = (PAD, BOS, EOS, *chars)
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
 
@@ -65,7 +79,7 @@ class CharTokenizer:
 
     def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
         """Token ids of ``text``; ``ValueError`` naming a character outside the vocabulary."""
-        bad = [ch for ch in text if ch not in CHARS]
+        bad = [ch for ch in text if ch not in self.index]
         if bad:
             raise ValueError(f"text contains {bad[0]!r}, which the tokenizer cannot encode: {text!r}")
         return [self.bos_id] * bos + [self.index[ch] for ch in text] + [self.eos_id] * eos
@@ -249,14 +263,45 @@ class PretrainConfig:
         check_positive("lr", self.lr)
         check_non_negative("warmup", self.warmup)
 
-    def key(self) -> str:
-        """A hash of every field (and the model class): the cache file name of the pretrained weights."""
-        text = json.dumps({"format": 1, "arch": "LlamaForCausalLM", **dataclasses.asdict(self)}, sort_keys=True)
+    def key(self, stream: str = "", chars: Sequence[str] = CHARS) -> str:
+        """A hash of every field (and the model class): the cache file name of the pretrained weights.
+
+        A named batch ``stream`` or a tokenizer alphabet other than :data:`CHARS` enters the hash too (the
+        default addition stream with the default alphabet hashes exactly as before they existed)."""
+        fields: dict[str, Any] = {"format": 1, "arch": "LlamaForCausalLM", **dataclasses.asdict(self)}
+        if stream or tuple(chars) != CHARS:
+            fields |= {"stream": stream, "chars": "".join(chars)}
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def pretrain(config: PretrainConfig, tok: CharTokenizer) -> tuple[nn.Module, list[float]]:
-    """Pretrain a fresh tiny Llama on a stream of random addition problems; return it and its loss curve."""
+# A pretraining batch stream: ``(rng, batch_size) -> batch`` (``input_ids``, ``attention_mask``, ``labels`` with
+# -100 where no loss is taken, as :func:`lm_batch` builds them), called once per step with the run's generator.
+BatchStream = Callable[[random.Random, int], dict[str, torch.Tensor]]
+
+
+def addition_stream(tok: CharTokenizer, digits: Sequence[int]) -> BatchStream:
+    """The default pretraining stream: fresh random addition problems with their traces, ``digits``-long operands."""
+
+    def batch(rng: random.Random, batch_size: int) -> dict[str, torch.Tensor]:
+        return lm_batch(tok, make_problems(batch_size, "+", digits, rng.randrange(2**31)))
+
+    return batch
+
+
+def _check_stream(stream: BatchStream | None, name: str) -> None:
+    if stream is not None and not name:
+        raise ValueError("stream_name must name a custom batch stream (it keys the pretraining cache)")
+    if stream is None and name:
+        raise ValueError(f"stream_name {name!r} given without a batch stream")
+
+
+def pretrain(
+    config: PretrainConfig, tok: CharTokenizer, stream: BatchStream | None = None
+) -> tuple[nn.Module, list[float]]:
+    """Pretrain a fresh tiny Llama on ``stream`` (default: random addition problems, :func:`addition_stream`);
+    return it and its loss curve. One ``random.Random(config.seed)`` drives the stream."""
+    stream = stream or addition_stream(tok, config.digits)
     torch.manual_seed(config.seed)
     model = build_llama(config.model, tok)
     model.train()
@@ -265,8 +310,7 @@ def pretrain(config: PretrainConfig, tok: CharTokenizer) -> tuple[nn.Module, lis
     rng = random.Random(config.seed)
     losses = []
     for _ in range(config.steps):
-        problems = make_problems(config.batch_size, "+", config.digits, rng.randrange(2**31))
-        loss = lm_loss(model, lm_batch(tok, problems))
+        loss = lm_loss(model, stream(rng, config.batch_size))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -277,15 +321,23 @@ def pretrain(config: PretrainConfig, tok: CharTokenizer) -> tuple[nn.Module, lis
 
 
 def pretrained_base(
-    config: PretrainConfig, tok: CharTokenizer, cache_dir: str | Path | None = DEFAULT_CACHE_DIR
+    config: PretrainConfig,
+    tok: CharTokenizer,
+    cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+    stream: BatchStream | None = None,
+    stream_name: str = "",
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The pretrained base weights, from ``cache_dir/base-<config hash>.pt`` when present, else trained and cached.
+    """The pretrained base weights, from ``cache_dir/base-<hash>.pt`` when present, else trained and cached.
 
-    The cache is safe to delete (it is rebuilt, bit for bit on the same machine and versions); a corrupt or
-    truncated cache file is rebuilt too (with a warning); ``cache_dir=None`` disables it. Returns the state dict
-    and ``info`` (``cache_hit``, ``pretrain_s``, ``final_loss``, ``path``).
+    ``stream`` (with a ``stream_name`` that identifies it, its settings included: the name, the tokenizer's
+    alphabet and the config make the hash) replaces the default addition stream; ``ValueError`` when only one
+    of the two is given. The cache is safe to delete (it is rebuilt, bit for bit on the same machine and
+    versions); a corrupt or truncated cache file is rebuilt too (with a warning); ``cache_dir=None`` disables
+    it. Returns the state dict and ``info`` (``cache_hit``, ``pretrain_s``, ``final_loss``, ``path``).
     """
-    path = None if cache_dir is None else Path(cache_dir).expanduser() / f"base-{config.key()}.pt"
+    _check_stream(stream, stream_name)
+    key = config.key(stream_name, tok.chars)
+    path = None if cache_dir is None else Path(cache_dir).expanduser() / f"base-{key}.pt"
     if path is not None and path.is_file():
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -293,7 +345,7 @@ def pretrained_base(
         except Exception as err:
             log.warning("unreadable pretraining cache %s (%s: %s): rebuilding it", path, type(err).__name__, err)
     start = time.perf_counter()
-    model, losses = pretrain(config, tok)
+    model, losses = pretrain(config, tok, stream)
     info = {"pretrain_s": time.perf_counter() - start, "final_loss": sum(losses[-20:]) / len(losses[-20:])}
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if path is not None:
