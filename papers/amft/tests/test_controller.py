@@ -17,7 +17,8 @@ from paperzoo.amft.controller import (
     token_entropy,
 )
 from paperzoo.amft.rl import sft_loss
-from paperzoo.amft.task import left_pad, make_split, sft_batch
+from paperzoo.amft.task import make_split, sft_batch
+from paperzoo.shared.torch.lm import left_pad
 
 
 def test_official_sign_reproduces_the_update_formula_on_a_scripted_sequence():

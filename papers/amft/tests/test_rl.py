@@ -7,9 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from paperzoo.amft.model import PolicyWithValue, sample
-from paperzoo.amft.rl import RLLossConfig, collect_rollouts, gae, group_advantages, rl_loss, sft_loss
-from paperzoo.amft.task import ID_DIGITS, left_pad, make_split, sft_batch
+from paperzoo.amft.model import PolicyWithValue
+from paperzoo.amft.rl import RLLossConfig, collect_rollouts, group_advantages, rl_loss, sft_loss
+from paperzoo.amft.task import ID_DIGITS, make_split, sft_batch
+from paperzoo.shared.torch.lm import left_pad, sample, token_logprobs_and_entropy
 
 
 def _grads(policy, loss):
@@ -52,21 +53,10 @@ def test_ppo_ratio_is_one_on_fresh_rollouts(tok, tiny_policy):
     )
     _, stats = rl_loss(tiny_policy, ro, RLLossConfig())
     logits, _ = tiny_policy(ro.input_ids, ro.attention_mask)
-    from paperzoo.amft.model import token_logprobs_and_entropy
-
     logp, _ = token_logprobs_and_entropy(logits, ro.input_ids)
     assert torch.equal(logp * ro.action_mask, ro.old_logprobs * ro.action_mask)
     assert float(stats["ratio"]) == pytest.approx(1.0, abs=1e-6)
     assert ro.generated_tokens == int(ro.action_mask.sum())
-
-
-def test_gae_against_a_hand_computation():
-    values = torch.tensor([[0.0, 0.5, 0.2, 0.9]])
-    mask = torch.tensor([[0, 1, 1, 0]])
-    adv, ret = gae(torch.tensor([1.0]), values, mask, gamma=1.0, lam=0.5)
-    # last action t=2: delta = 1 - 0.2 = 0.8; t=1: delta = 0 + 0.2 - 0.5 = -0.3, A = -0.3 + 0.5 * 0.8 = 0.1
-    assert adv.tolist()[0] == pytest.approx([0.0, 0.1, 0.8, 0.0])
-    assert ret.tolist()[0][1:3] == pytest.approx([0.6, 1.0])
 
 
 def test_group_advantages():

@@ -9,7 +9,6 @@ from paperzoo.amft.task import (
     ID_LENGTHS,
     OOD_LENGTHS,
     Problem,
-    left_pad,
     length_pairs,
     make_split,
     max_trace_tokens,
@@ -74,7 +73,5 @@ def test_sft_batch_masks_prompt_and_padding(tok):
         labelled = batch["labels"][i][batch["labels"][i] != -100].tolist()
         assert tok.decode(labelled) == p.trace and labelled[-1] == tok.eos_id
         assert int(batch["attention_mask"][i].sum()) == len(p.prompt) + len(p.trace) + 2
-    ids, mask = left_pad([[5, 6], [7]], tok.pad_id)
-    assert ids.tolist() == [[5, 6], [tok.pad_id, 7]] and mask.tolist() == [[1, 1], [0, 1]]
     assert max_trace_tokens((4, 5)) >= max(len(p.trace) + 1 for p in make_split(500, (4, 5), 0))
     assert max_trace_tokens(OOD_LENGTHS) == max_trace_tokens(ID_LENGTHS) == max_trace_tokens((3,))

@@ -12,8 +12,8 @@ from paperzoo.amft.controller import (
     target_entropy,
     token_entropy,
 )
-from paperzoo.amft.model import ModelConfig, PolicyWithValue, build_lm, load_lm, sample
-from paperzoo.amft.rl import RLLossConfig, Rollouts, collect_rollouts, gae, group_advantages, rl_loss, sft_loss
+from paperzoo.amft.model import ModelConfig, PolicyWithValue, build_lm, load_lm
+from paperzoo.amft.rl import RLLossConfig, Rollouts, collect_rollouts, group_advantages, rl_loss, sft_loss
 from paperzoo.amft.task import CharTokenizer, Problem, make_split, sft_batch, verify
 from paperzoo.amft.train import REGIMES, BaseConfig, TrainConfig, greedy_accuracy, pretrain_base, train_regime
 
@@ -31,7 +31,6 @@ __all__ = [
     "build_lm",
     "collect_rollouts",
     "functional_objective",
-    "gae",
     "greedy_accuracy",
     "group_advantages",
     "load_lm",
@@ -40,7 +39,6 @@ __all__ = [
     "pretrain_base",
     "reinforce_surrogate",
     "rl_loss",
-    "sample",
     "sft_batch",
     "sft_loss",
     "target_entropy",

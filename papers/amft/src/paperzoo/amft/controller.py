@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from paperzoo.amft.model import at_least_float32, masked_mean
+from paperzoo.shared.torch.lm import at_least_float32, masked_mean
 from paperzoo.shared.validate import (
     check_non_negative,
     check_one_of,

@@ -1,8 +1,9 @@
 """The policy: a Hugging Face causal LM (a Llama or GPT-2 built from a small config here, any causal LM path
-at paper scale) with an optional scalar value head for PPO, and batched sampling with the model's KV cache.
+at paper scale) with an optional scalar value head for PPO.
 
-Batches are left-padded; position ids are ``cumsum(attention_mask) - 1`` so that a prompt's tokens get the
-same positions whatever its padding.
+Batches are left-padded; position ids are ``cumsum(attention_mask) - 1`` (:func:`paperzoo.shared.torch.lm.
+position_ids`) so that a prompt's tokens get the same positions whatever its padding; batched KV-cache sampling
+is :func:`paperzoo.shared.torch.lm.sample`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int
+from paperzoo.shared.torch.lm import position_ids
+from paperzoo.shared.validate import check_one_of, check_positive_int
 
 ARCHITECTURES = ("llama", "gpt2")
 
@@ -86,11 +87,6 @@ def load_lm(name_or_path: str, dtype: torch.dtype | None = None) -> nn.Module:
     return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype)
 
 
-def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Positions that skip left padding: ``cumsum(mask) - 1``, clamped at 0 on pads."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
 class PolicyWithValue(nn.Module):
     """A causal LM policy pi_theta and, for PPO, a value head V(s_t) = w^T h_t + b on the last hidden state.
 
@@ -123,66 +119,3 @@ class PolicyWithValue(nn.Module):
         if self.value_head is not None:
             values = self.value_head(out.hidden_states[-1].to(self.value_head.weight.dtype)).squeeze(-1)
         return out.logits, values
-
-
-def at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in float32 if it is in a lower precision (bf16/fp16 logits), unchanged otherwise (float64 stays)."""
-    return x.to(torch.promote_types(x.dtype, torch.float32))
-
-
-def token_logprobs_and_entropy(logits: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log pi(x_{t+1} | x_<=t) and the entropy H_t = -sum_v pi(v) log pi(v) at positions 0..L-2.
-
-    Computed in at least float32 (a float64 model keeps float64, so that its gradients can be checked tightly).
-    """
-    logp = F.log_softmax(at_least_float32(logits[:, :-1]), dim=-1)
-    taken = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-    entropy = -(logp.exp() * logp).sum(-1)
-    return taken, entropy
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over positions where ``mask`` is 1 (0 if the mask is empty)."""
-    mask = mask.to(x.dtype)
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
-
-
-@torch.no_grad()
-def sample(
-    lm: nn.Module,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    max_new_tokens: int,
-    eos_id: int,
-    pad_id: int,
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Batched decoding with the KV cache: one forward over the left-padded prompts, then one token at a time.
-
-    ``temperature == 0`` is greedy; otherwise tokens are drawn from softmax(logits / temperature). Returns the
-    new tokens ``(B, T)``; after a row's ``<eos>`` its tokens are ``pad_id``. Stops when every row has ended.
-    """
-    check_positive_int("max_new_tokens", max_new_tokens)
-    check_non_negative("temperature", temperature)
-    mask = attention_mask.clone()
-    pos = position_ids(mask)
-    out = lm(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True)
-    past, logits, next_pos = out.cache, out.logits[:, -1], pos[:, -1:] + 1
-    done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-    new = []
-    for t in range(max_new_tokens):
-        if temperature == 0:
-            tok = logits.argmax(-1)
-        else:
-            probs = F.softmax(logits.float() / temperature, dim=-1)
-            tok = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-        tok = torch.where(done, torch.full_like(tok, pad_id), tok)
-        new.append(tok)
-        done |= tok == eos_id
-        if bool(done.all()) or t == max_new_tokens - 1:
-            break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        out = lm(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, cache=past, use_cache=True)
-        past, logits, next_pos = out.cache, out.logits[:, -1], next_pos + 1
-    return torch.stack(new, dim=1)

@@ -20,8 +20,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from paperzoo.amft.model import PolicyWithValue, at_least_float32, masked_mean, sample, token_logprobs_and_entropy
-from paperzoo.amft.task import CharTokenizer, Problem, left_pad
+from paperzoo.amft.model import PolicyWithValue
+from paperzoo.amft.task import CharTokenizer, Problem
+from paperzoo.shared.torch.lm import (
+    at_least_float32,
+    gae,
+    left_pad,
+    masked_mean,
+    outcome_token_rewards,
+    sample,
+    token_logprobs_and_entropy,
+)
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int, check_range
 
 RL_LOSSES = ("ppo", "group")
@@ -48,32 +57,6 @@ class Rollouts:
     returns: torch.Tensor  # (N, L-1)
     generated_tokens: int
     generation_s: float
-
-
-def gae(
-    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0, lam: float = 0.95
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimation with the outcome reward on each sample's last action.
-
-    delta_t = r_t + gamma V_{t+1} - V_t;  A_t = delta_t + gamma lambda A_{t+1};  returns R_t = A_t + V_t,
-    where V after the last action is 0 and r_t = R on the last action, 0 elsewhere.
-    """
-    n, length = mask.shape
-    mask = mask.to(values.dtype)
-    last = (mask * torch.arange(length, device=mask.device)).argmax(-1)
-    token_rewards = torch.zeros_like(values)
-    token_rewards[torch.arange(n), last] = rewards.to(values.dtype)
-    adv = torch.zeros_like(values)
-    running = torch.zeros(n, dtype=values.dtype, device=values.device)
-    next_value = torch.zeros_like(running)
-    for t in reversed(range(length)):
-        # delta_t = r_t + gamma V_{t+1} - V_t
-        delta = token_rewards[:, t] + gamma * next_value - values[:, t]
-        # A_t = delta_t + gamma lambda A_{t+1}  (only over the sample's own actions)
-        running = (delta + gamma * lam * running) * mask[:, t]
-        adv[:, t] = running
-        next_value = torch.where(mask[:, t] > 0, values[:, t], next_value)
-    return adv, adv + values
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -124,7 +107,8 @@ def collect_rollouts(
     if rl_loss == "ppo":
         if old_values is None:
             raise ValueError("rl_loss 'ppo' needs a policy with a value head (PolicyWithValue(value_head=True))")
-        advantages, returns = gae(rewards, old_values, action_mask, gamma, lam)
+        token_rewards = outcome_token_rewards(rewards, action_mask, old_values.dtype)
+        advantages, returns = gae(token_rewards, old_values, action_mask, gamma, lam)
     else:
         advantages = group_advantages(rewards, group_size)[:, None] * action_mask
         returns = torch.zeros_like(advantages)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from paperzoo.shared.torch.lm import left_pad
 from paperzoo.shared.validate import check_positive_int
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -144,18 +145,6 @@ def verify(problem: Problem, completion: str) -> float:
     """Outcome reward R in {0, 1}: the text after the last ``=`` of the completion is the correct sum."""
     answer = completion.rsplit("=", 1)[-1].strip() if "=" in completion else ""
     return float(answer.isdigit() and int(answer) == problem.answer)
-
-
-def left_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded ``(ids, attention_mask)`` of a batch of token lists."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        if s:
-            ids[i, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s) :] = 1
-    return ids, mask
 
 
 def sft_batch(tok: CharTokenizer, problems: Sequence[Problem]) -> dict[str, torch.Tensor]:

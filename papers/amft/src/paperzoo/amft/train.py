@@ -35,10 +35,11 @@ from paperzoo.amft.controller import (
     reinforce_surrogate,
     target_entropy,
 )
-from paperzoo.amft.model import PolicyWithValue, sample, token_logprobs_and_entropy
+from paperzoo.amft.model import PolicyWithValue
 from paperzoo.amft.rl import RLLossConfig, collect_rollouts, rl_loss, sft_loss
-from paperzoo.amft.task import ID_DIGITS, CharTokenizer, Problem, left_pad, make_problem, sft_batch
+from paperzoo.amft.task import ID_DIGITS, CharTokenizer, Problem, make_problem, sft_batch
 from paperzoo.shared.seeding import derive
+from paperzoo.shared.torch.lm import left_pad, sample, token_logprobs_and_entropy
 from paperzoo.shared.validate import (
     check_non_negative,
     check_one_of,

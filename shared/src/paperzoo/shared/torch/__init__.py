@@ -8,7 +8,8 @@
   optimizer paper reports, as ratios against ``torch.optim.AdamW(fused=True)`` in the same process.
 
 Submodules: :mod:`~paperzoo.shared.torch.optim` (the machinery of the optimizer papers: bucketing, float32
-state, the compiled step and its fallback, the speed figures) and :mod:`~paperzoo.shared.torch.testing`.
+state, the compiled step and its fallback, the speed figures), :mod:`~paperzoo.shared.torch.lm` (left padding,
+KV-cache sampling, token log-probs and GAE for causal LMs) and :mod:`~paperzoo.shared.torch.testing`.
 The torch testbeds (experiments several papers share) live in :mod:`paperzoo.shared.testbeds`.
 """
 
