@@ -197,6 +197,23 @@ def test_precomputed_weights_follow_the_running_norm_scale_and_nan_rule():
         assert torch.isfinite(ref) and fast.value == pytest.approx(reference.value, rel=1e-6)
 
 
+@pytest.mark.parametrize("scaled", [False, True])
+def test_an_epochs_weights_at_once_equal_the_minibatch_weights(scaled):
+    # (n, E, b) minibatches at once: the quantile within each minibatch, the running scale updated in order
+    grads = _spread_grads()
+    if scaled:
+        grads[1, 7, 2] = float("nan")
+    weights = ValueWeights(grads, 0.9, replace_nan=scaled)
+    batches = torch.randint(300, (4, 3, 50), generator=torch.Generator().manual_seed(3))
+    one, at_once = (NormScale(momentum=0.5) if scaled else None for _ in range(2))
+    expected = torch.stack([weights(idx, one) for idx in batches])
+    assert torch.equal(weights.minibatches(batches, at_once), expected)
+    if scaled:
+        assert at_once.value == one.value
+    else:  # not the quantile over the whole epoch
+        assert not torch.allclose(expected[0], weights(batches.reshape(-1, 50))[:3])
+
+
 def test_bad_precomputed_weights():
     with pytest.raises(ValueError, match="grads"):
         ValueWeights(torch.ones(4, 10))

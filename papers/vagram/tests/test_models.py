@@ -74,6 +74,25 @@ def test_value_grad_of_sb3_sac(sac):
     assert all(p.grad is None for p in (*sac.critic.parameters(), *sac.actor.parameters()))
 
 
+def test_value_grad_backpropagates_each_critic_once(sac):
+    # the four value functions come back as separate tensors: each backward pass runs through its own critic only
+    # (a stacked (4, B) output sends zero cotangents through all four critics in each of the four passes)
+    calls = []
+    nets = [*sac.critic.q_networks, *sac.critic_target.q_networks]
+    handles = [net.register_full_backward_hook(lambda *_, k=k: calls.append(k)) for k, net in enumerate(nets)]
+    try:
+        s = torch.randn(6, 5)
+        fast = value_grad(sac, s)
+        assert sorted(calls) == [0, 1, 2, 3]
+        calls.clear()
+        stacked = state_gradients(lambda x: torch.stack(sac_values(sac)(x)), s)
+        assert len(calls) == 16
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert torch.equal(fast, stacked)  # the same numbers, bit for bit
+
+
 def test_gradient_cache_computes_each_index_once_per_round(sac):
     data = _data()
     cache = GradientCache(300, 5, chunk=64)
@@ -131,7 +150,8 @@ def test_training_round_leaves_the_critic_untouched_and_lowers_the_loss(sac):
     before = [p.detach().clone() for p in sac.critic.parameters()]
     model = small_model(5, 1, width=16)
     cache = GradientCache(200, 5)
-    config = ModelTrainConfig(loss="vagram", epochs=30, patience=30, lr=3e-3)
+    # batches of 64: 2 full minibatches per epoch (weighted at the epoch's start) and a partial one
+    config = ModelTrainConfig(loss="vagram", epochs=30, patience=30, lr=3e-3, batch_size=64)
     stats = train_model(model, data, config, torch.Generator().manual_seed(0), sac_values(sac), cache)
     assert all(p.grad is None for p in sac.critic.parameters())
     assert all(torch.equal(a, b) for a, b in zip(before, sac.critic.parameters(), strict=True))
@@ -182,6 +202,7 @@ def test_vagram_round_fits_the_value_weighted_state_error():
     model = small_model(5, 1, width=16)
     model.fit_normalizer(data["obs"], data["actions"])
     before = state_loss(model)
-    config = ModelTrainConfig(loss="vagram", epochs=30, patience=30, lr=3e-3)
+    # batches of 64: 2 full minibatches per epoch (weighted at the epoch's start) and a partial one
+    config = ModelTrainConfig(loss="vagram", epochs=30, patience=30, lr=3e-3, batch_size=64)
     train_model(model, data, config, torch.Generator().manual_seed(0), values, GradientCache(200, 5, n_values=2))
     assert state_loss(model) < 0.7 * before

@@ -116,7 +116,7 @@ def fit_test(config: Any, seed: int) -> tuple[dict[str, float], dict[str, list[f
 
     def v_min(states: torch.Tensor) -> torch.Tensor:  # V(s) = min_j Q_j(s, μ(s))
         with torch.no_grad():
-            return values(states)[:2].min(0).values
+            return torch.minimum(*values(states)[:2])
 
     v_true = v_min(test["next_obs"])
     metrics["fit/zero_delta/state_mse"] = float((test["obs"] - test["next_obs"]).square().mean())

@@ -207,16 +207,23 @@ class ValueWeights:
 
     def __call__(self, indices: Tensor, norm_scale: NormScale | None = None) -> Tensor:
         """(*indices.shape, D) weights of the transitions ``indices`` (one minibatch: the quantile runs over it)."""
+        return self.minibatches(indices.unsqueeze(0), norm_scale)[0]
+
+    def minibatches(self, indices: Tensor, norm_scale: NormScale | None = None) -> Tensor:
+        """(*indices.shape, D) weights of n equal minibatches ``indices`` (n, ...) at once (e.g. an epoch's): the
+        quantile runs within each minibatch, and the running scale is updated minibatch after minibatch."""
         flat = indices.reshape(-1)
-        norms = self.norms.index_select(0, flat)  # (M, K)
+        shape = (indices.shape[0], -1, *self.squares.shape[1:])  # (n, M, K, D)
+        norms = self.norms.index_select(0, flat).reshape(shape[:-1])  # (n, M, K)
         factor = torch.ones_like(norms)
         if self.clip_quantile is not None:
-            q = batch_quantile(norms, self.clip_quantile, dim=0)
+            q = batch_quantile(norms, self.clip_quantile, dim=1).unsqueeze(1)
             # c = min(1, q / n): clip_value_gradients' factor (n < q -> 1), written as one clamp
             factor = (q / norms.clamp_min(torch.finfo(norms.dtype).tiny)).clamp_max(1.0)
         if norm_scale is not None:
-            factor = factor / torch.tensor(norm_scale.update(norms.T), dtype=norms.dtype)
-        # Σ_k c_k² g_kj² per transition: (M, K, 1) x (M, K, D) summed over K
-        weights = (factor.square().unsqueeze(-1) * self.squares.index_select(0, flat)).sum(1)
-        weights = weights if norm_scale is not None else weights / norms.shape[1]
+            scales = [norm_scale.update(batch.T) for batch in norms]
+            factor = factor / torch.tensor(scales, dtype=norms.dtype, device=norms.device).unsqueeze(1)
+        # Σ_k c_k² g_kj² per transition: (n, M, K, 1) x (n, M, K, D) summed over K
+        weights = (factor.square().unsqueeze(-1) * self.squares.index_select(0, flat).reshape(shape)).sum(2)
+        weights = weights if norm_scale is not None else weights / norms.shape[-1]
         return weights.reshape(*indices.shape, -1)

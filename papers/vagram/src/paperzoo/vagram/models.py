@@ -180,11 +180,13 @@ def train_model(
         if config.loss == "vagram":
             weights_of = ValueWeights(grads, config.clip_quantile, replace_nan=norm_scale is not None)
 
-    def loss_of(pred: Tensor, tgt: Tensor, idx: Tensor, reduction: str, scale: NormScale | None) -> Tensor:
+    def loss_of(
+        pred: Tensor, tgt: Tensor, idx: Tensor, reduction: str, scale: NormScale | None, weights: Tensor | None = None
+    ) -> Tensor:
         if config.loss == "mse":
             return mse_loss(pred, tgt, reduction)
         if config.loss == "vagram":
-            return mse_loss(pred, tgt, reduction, weights_of(idx, scale))
+            return mse_loss(pred, tgt, reduction, weights_of(idx, scale) if weights is None else weights)
         return vagram_loss(pred, tgt, grads[:, idx], config.clip_quantile, True, scale, reduction)  # Taylor-VAML
 
     def validate() -> Tensor:
@@ -199,10 +201,15 @@ def train_model(
     for _ in range(config.epochs):
         epochs += 1
         order = boot.gather(1, torch.argsort(torch.rand(boot.shape, generator=generator), dim=1).to(obs.device))
-        for start in range(0, order.shape[1], config.batch_size):
+        full, epoch_weights = order.shape[1] // config.batch_size, None
+        if config.loss == "vagram" and full:  # the weights of the epoch's full minibatches at once: (full, E, b, D)
+            batches = order[:, : full * config.batch_size].reshape(model.members, full, config.batch_size)
+            epoch_weights = weights_of.minibatches(batches.transpose(0, 1), norm_scale)
+        for i, start in enumerate(range(0, order.shape[1], config.batch_size)):
             idx = order[:, start : start + config.batch_size]  # (E, b): every member its own minibatch
             pred = model(obs[idx], act[idx])
-            loss = loss_of(pred, target[idx], idx, "mean", norm_scale)
+            weights = epoch_weights[i] if i < full and epoch_weights is not None else None
+            loss = loss_of(pred, target[idx], idx, "mean", norm_scale, weights)
             if add_mse:
                 loss = loss + (pred - target[idx]).square().mean()
             optimizer.zero_grad()

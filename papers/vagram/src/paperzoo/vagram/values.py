@@ -8,11 +8,15 @@ official code) and μ(s) = tanh(mean) the deterministic actor; μ(s') is detache
 is taken with ``torch.autograd.grad`` w.r.t. the state tensor only: no ``.grad`` is written into any network and
 no graph is kept. The official code computes g once per dataset index and model-training round and caches it
 (``set_gradient_buffer``/``set_agent``): :class:`GradientCache` does the same in batched chunks.
+
+Cost: a value function returns its K values as separate tensors, so the backward pass of V_k runs through the
+k-th critic only (a stacked (K, B) output would send zero cotangents through every critic in every one of the K
+passes: K times the work); μ(s') is evaluated without a graph, as its gradient is never taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -22,16 +26,16 @@ from paperzoo.shared.validate import check_positive_int
 
 __all__ = ["GradientCache", "ValueFn", "sac_values", "state_gradients", "value_grad"]
 
-ValueFn = Callable[[Tensor], Tensor]  # states (B, D) -> values (K, B)
+ValueFn = Callable[[Tensor], Sequence[Tensor]]  # states (B, D) -> K values (B,) (or a (K, B) tensor)
 
 
 def sac_values(sac: Any) -> ValueFn:
-    """V(s) = (Q1, Q2, Q̄1, Q̄2)(s, μ(s)) of an SB3 ``SAC``, as a (B, D) -> (4, B) function (μ(s) detached)."""
+    """V(s) = (Q1, Q2, Q̄1, Q̄2)(s, μ(s)) of an SB3 ``SAC``: (B, D) states -> four (B,) values (μ(s) a constant)."""
 
-    def values(states: Tensor) -> Tensor:
-        actions = sac.actor(states, deterministic=True).detach()
-        q = (*sac.critic(states, actions), *sac.critic_target(states, actions))
-        return torch.cat(q, dim=1).T
+    def values(states: Tensor) -> tuple[Tensor, ...]:
+        with torch.no_grad():  # the official code detaches μ(s'): no graph through the actor
+            actions = sac.actor(states, deterministic=True)
+        return tuple(q[:, 0] for q in (*sac.critic(states, actions), *sac.critic_target(states, actions)))
 
     return values
 
@@ -43,9 +47,9 @@ def state_gradients(values: ValueFn, states: Tensor) -> Tensor:
     s = states.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         v = values(s)
-        k = v.shape[0]
-        # one backward per value function through the shared forward; samples are independent, so the gradient
-        # of the batch sum is every sample's own gradient
+        k = len(v)
+        # one backward per value function through its own network; samples are independent, so the gradient of
+        # the batch sum is every sample's own gradient
         grads = [torch.autograd.grad(v[i].sum(), s, retain_graph=i < k - 1)[0] for i in range(k)]
     return torch.stack(grads).detach()
 
