@@ -2,6 +2,8 @@
 
 import dataclasses
 import math
+import os
+import time
 
 import numpy as np
 import pytest
@@ -9,8 +11,10 @@ import pytest
 from paperzoo.again import AGAIN, ALPGMM, ALPComputer, Classroom, ClassroomToyEnv, Mixture, proportional_choice
 from paperzoo.again.again import EXPERT_ORIGIN
 from paperzoo.again.bench import BENCHMARK, PAPER, ToyConfig
-from paperzoo.again.classroom import extract_curriculum
-from paperzoo.again.experiment import run
+from paperzoo.again.classroom import StudentSpec, TrainSpec, extract_curriculum, train_alpgmm_student
+from paperzoo.again.experiment import PaperConfig, run, run_paper
+from paperzoo.again.parkour import ParkourConfig
+from paperzoo.again.pool import run_longest_first, worker_pool
 from paperzoo.again.toy_env import rotate_cell
 
 # ------------------------------------------------------------------------------------------------ toy env
@@ -289,7 +293,7 @@ def test_bad_arguments_raise_value_errors_naming_them():
 
 
 TINY = dataclasses.replace(
-    PAPER,
+    PAPER.toy,
     n_cells=5,
     episodes=600,
     epoch_len=200,
@@ -304,7 +308,7 @@ TINY = dataclasses.replace(
 
 
 def test_paper_scale_stand_in_runs_and_is_deterministic():
-    first, second = run(TINY, 0), run(TINY, 0)
+    first, second = run_paper(dataclasses.replace(PAPER, toy=TINY), 0), run(TINY, 0)
     assert first.metrics == second.metrics and first.series == second.series
     assert first.metrics["alp_gmm/refits"] == 12
     assert first.metrics["again_ground_truth/same_type_expert"] == 1.0
@@ -314,3 +318,54 @@ def test_paper_scale_stand_in_runs_and_is_deterministic():
 def test_full_claims_need_every_arm():
     assert len(BENCHMARK.claims_for("full", BENCHMARK.scales["full"])) == 3
     assert BENCHMARK.claims_for("full", dataclasses.replace(BENCHMARK.scales["full"], arms=("random",))) == ()
+
+
+def test_parkour_setting_holds_the_official_values_and_refuses_to_run():
+    parkour = PAPER.parkour
+    assert parkour.epochs == 20 and parkour.test_episodes == 15 * 15
+    assert (parkour.task_lower, parkour.task_upper) == ((2.5, 0.0), (7.5, 6.0))
+    assert (parkour.k_max, parkour.alpgmm_random_ratio, parkour.k, parkour.pretrain_epochs) == (10, 0.1, 3, 1)
+    with pytest.raises(NotImplementedError, match="Box2D Walker-Climber"):
+        run_paper(dataclasses.replace(PAPER, setting="parkour"), 0)
+    for bad, name in [
+        (dict(task_lower=(2.0, 0.0)), "gap_pos"),
+        (dict(task_lower=(7.5, 0.0)), "lower"),
+        (dict(bodies=("wheel",)), "bodies"),
+        (dict(test_episodes=200), "test_episodes"),
+        (dict(pretrain_epochs=20), "pretrain_epochs"),
+        (dict(env_steps=10_100_000), "env_steps"),
+        (dict(lr=0.0), "lr"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            ParkourConfig(**bad)
+    with pytest.raises(ValueError, match="setting"):
+        PaperConfig(toy=TINY, setting="mujoco")
+
+
+# ------------------------------------------------------------------------------------------------ parallelism
+
+
+def test_scheduler_runs_longest_first_in_this_process_and_returns_job_order():
+    costs = [1.0, 3.0, 2.0, 3.0]
+    stamps = run_longest_first([(time.perf_counter_ns, ())] * 4, costs, workers=1)
+    assert list(np.argsort(stamps)) == [1, 3, 2, 0]  # decreasing cost, ties in job order
+    with pytest.raises(ValueError, match="costs"):
+        run_longest_first([(time.perf_counter_ns, ())], [1.0, 2.0], workers=1)
+    with pytest.raises(ValueError, match="workers"):
+        run_longest_first([], [], workers=0)
+
+
+def test_two_processes_share_the_jobs_and_build_the_same_classroom():
+    worker_pool(1).submit(int).result()  # started: the worker takes jobs while this process sleeps in the first
+    out = run_longest_first([(time.sleep, (0.5,)), (os.getpid, ()), (os.getpid, ())], [2.0, 1.0, 1.0], workers=2)
+    assert out[0] is None and out[1] == out[2] != os.getpid()
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_longest_first([(int, ("x",)), (int, ("y",))], [1.0, 1.0], workers=2)
+    spec = TrainSpec(600, 200, 100, fit_rate=50, k_max=2)
+    students = [StudentSpec(5, rotation=r, seed=r) for r in range(4)]
+    serial = run_longest_first([(train_alpgmm_student, (s, spec)) for s in students], [1.0] * 4, workers=1)
+    parallel = run_longest_first([(train_alpgmm_student, (s, spec)) for s in students], [1.0] * 4, workers=2)
+    for one, two in zip(serial, parallel, strict=True):
+        assert one.keys() == two.keys()
+        assert all(one[k].dtype == two[k].dtype and np.array_equal(one[k], two[k]) for k in one)
+    assert Classroom.build(students, spec, workers=2).kc_vectors.tobytes() == Classroom(serial, 50).kc_vectors.tobytes()

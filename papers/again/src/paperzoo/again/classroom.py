@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from paperzoo.again.alp_gmm import ALPGMM, Mixture
+from paperzoo.again.pool import run_longest_first
 from paperzoo.again.toy_env import ClassroomToyEnv
-from paperzoo.shared.parallel import run_jobs
 from paperzoo.shared.validate import check_positive_int, check_range
 
 REWARD_WINDOW = 50
@@ -208,6 +208,8 @@ class Classroom:
     def build(
         cls, students: Sequence[StudentSpec], spec: TrainSpec, workers: int = 2, alp_threshold: float = 0.2
     ) -> Classroom:
-        """Train every student with ALP-GMM (on ``workers`` processes) and keep those that qualify."""
-        records = run_jobs([(train_alpgmm_student, (s, spec)) for s in students], workers, desc="classroom")
+        """Train every student with ALP-GMM (on ``workers`` processes, this one included) and keep those that
+        qualify; the records do not depend on ``workers`` (:mod:`paperzoo.again.pool`)."""
+        jobs = [(train_alpgmm_student, (s, spec)) for s in students]
+        records = run_longest_first(jobs, [float(spec.episodes)] * len(jobs), workers)
         return cls(records, spec.fit_rate, alp_threshold)
