@@ -95,11 +95,40 @@ def test_update_order_on_a_scripted_run():
             alpha = alpha if 0 < alpha < 1 else FALLBACK_ALPHA
             expected_ema = (1 - alpha) * expected_ema + alpha * theta
         prev = clipped
-        (got,) = tracker.update()
+        (got,) = tracker.update().tolist()
         assert got == pytest.approx(alpha)
         torch.testing.assert_close(tracker.ema[0], expected_ema)
     assert 0 < tracker.alphas[-1][0] < 1 and tracker.alphas[-1][0] != FALLBACK_ALPHA  # the dynamic branch ran
     assert tracker.fallback_share == pytest.approx(2 / 3)
+
+
+def test_fused_update_matches_balance_weight_per_tensor_exactly():
+    """The batched update (one pass over all tensors) gives, per tensor, the scalar ``balance_weight`` and the
+    EMA ``theta* + alpha (theta - theta*)`` bit for bit; the fallback count covers both branches."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(shape, generator=gen)) for shape in ((4, 3), (7,), (2, 5), (3,))]
+    tracker = EMATracker(params, "dynamic")
+    prev = None
+    for step in range(5):
+        grads = [torch.randn(p.shape, generator=gen) * (0.01 if step % 2 else 3.0) for p in params]
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p.sub_(0.1 * g)
+                p.grad = g
+        ema_before = [e.clone() for e in tracker.ema]
+        got = tracker.update()
+        if prev is None:
+            assert got.tolist() == [FALLBACK_ALPHA] * 4
+        else:
+            tensors = zip(params, ema_before, grads, prev, strict=True)
+            want = [balance_weight(p.detach(), e, g, q) for p, e, g, q in tensors]
+            assert got.tolist() == want
+            for p, e, e_new, a in zip(params, ema_before, tracker.ema, want, strict=True):
+                assert torch.equal(e_new, e + (p.detach() - e) * torch.tensor(a, dtype=torch.float32))
+        prev = grads
+    assert tracker.alphas.shape == (5, 4)
+    share = float((tracker.alphas == FALLBACK_ALPHA).double().mean())
+    assert 0 < share < 1 and tracker.fallback_share == pytest.approx(share)
 
 
 def test_swap_restores_the_raw_weights_exactly_and_replace_installs_the_ema():
@@ -206,7 +235,7 @@ def test_continual_run_is_deterministic_and_grouping_keeps_separate_adapters():
     model_config = ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2)
     torch.manual_seed(0)
     state = build_llama(model_config, tok).state_dict()
-    config = ContinualConfig(n_tasks=2, steps=4, batch_size=4, n_test=5, lengths=(3,), r=2)
+    config = ContinualConfig(n_tasks=2, steps=4, batch_size=4, n_test=5, n_val=5, lengths=(3,), r=2)
     one = run_arm("grouping", state, model_config, config, 0, tok)
     two = run_arm("grouping", state, model_config, config, 0, tok)
     assert np.array_equal(one.matrix, two.matrix, equal_nan=True) and one.train_loss == two.train_loss

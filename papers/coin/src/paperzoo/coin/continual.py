@@ -46,6 +46,7 @@ class ContinualConfig:
     max_grad_norm: float = 1.0
     lengths: tuple[int, ...] = (4, 5, 6)
     n_test: int = 200
+    n_val: int = 100
     fixed_alpha: float = 0.01
     threshold: float = 0.30
     eval_batch: int = 256
@@ -53,7 +54,7 @@ class ContinualConfig:
     targets: tuple[str, ...] = field(default=LLAMA_TARGETS)
 
     def __post_init__(self) -> None:
-        for name in ("n_tasks", "steps", "batch_size", "r", "n_test", "eval_batch"):
+        for name in ("n_tasks", "steps", "batch_size", "r", "n_test", "n_val", "eval_batch"):
             check_positive_int(name, getattr(self, name))
         if self.n_tasks > len(TASKS):
             raise ValueError(f"n_tasks must be <= {len(TASKS)}, got {self.n_tasks}")
@@ -72,7 +73,8 @@ class ContinualConfig:
 @dataclass
 class ArmResult:
     """One arm of one seed: the accuracy matrix (NaN above the diagonal; the joint arm: one row), the per-step
-    training loss, alpha_t per step (mean over tensors), the dynamic fallback share, the groups, the step time."""
+    training loss, alpha_t per step (mean over tensors), the dynamic fallback share, the groups, the step time,
+    and the final model's mean validation accuracy and answer loss over every task (the learning-rate choice)."""
 
     matrix: np.ndarray
     train_loss: list[float]
@@ -81,6 +83,9 @@ class ArmResult:
     ema_raw_gap: float
     groups: list[int]
     step_ms: float
+    val_accuracy: float = math.nan
+    val_loss: float = math.nan
+    cpu_s: float = math.nan
 
 
 def forgetting(matrix: np.ndarray) -> float:
@@ -142,9 +147,29 @@ def task_batches(task: int, config: ContinualConfig, seed: int, tasks: Sequence[
             for _ in range(config.steps)]  # fmt: skip
 
 
-def test_sets(config: ContinualConfig, seed: int, tasks: Sequence[Task] = TASKS) -> list[list[Example]]:
-    return [make_examples(j, config.n_test, config.lengths, derive(seed, f"test/{j}"), tasks)
-            for j in range(config.n_tasks)]  # fmt: skip
+def eval_sets(split: str, config: ContinualConfig, seed: int, tasks: Sequence[Task] = TASKS) -> list[list[Example]]:
+    """Each task's ``"val"`` (``n_val``) or ``"test"`` (``n_test``) examples, drawn from their own seeds."""
+    n = config.n_val if split == "val" else config.n_test
+    return [make_examples(j, n, config.lengths, derive(seed, f"{split}/{j}"), tasks) for j in range(config.n_tasks)]
+
+
+@torch.no_grad()
+def answer_loss(model: nn.Module, tok: CharTokenizer, examples: Sequence[Example], batch: int) -> float:
+    """Mean answer cross-entropy over ``examples`` (the mean of the batches' means)."""
+    return float(np.mean([float(lm_loss(model, example_batch(tok, examples[k : k + batch])))
+                          for k in range(0, len(examples), batch)]))  # fmt: skip
+
+
+def _validate(
+    model: nn.Module, tok: CharTokenizer, vals: Sequence[list[Example]], config: ContinualConfig, route
+) -> tuple[float, float]:
+    """The final model's mean validation accuracy and answer loss over the tasks (``route(j)`` picks the adapter)."""
+    accs, losses = [], []
+    for j, examples in enumerate(vals):
+        route(j)
+        accs.append(accuracy(model, tok, examples, config.eval_batch))
+        losses.append(answer_loss(model, tok, examples, config.eval_batch))
+    return float(np.mean(accs)), float(np.mean(losses))
 
 
 def run_arm(
@@ -160,11 +185,12 @@ def run_arm(
     from peft import get_peft_model
 
     check_one_of("arm", arm, ARMS)
+    cpu = time.process_time()
     torch.manual_seed(derive(seed, "lora-init"))
     model = build_llama(model_config, tok)
     model.load_state_dict(base_state)
     peft_model = get_peft_model(model, _lora_config(config), adapter_name="group0")
-    tests = test_sets(config, seed, tasks)
+    tests, vals = eval_sets("test", config, seed, tasks), eval_sets("val", config, seed, tasks)
     t = config.n_tasks
     batches = [task_batches(j, config, seed, tasks) for j in range(t)]
     if arm == "joint":
@@ -174,12 +200,18 @@ def run_arm(
         params = [p for p in model.parameters() if p.requires_grad]
         losses, step_ms = _train(model, params, mixed, tok, config, None)
         row = np.array([[accuracy(model, tok, tests[j], config.eval_batch) for j in range(t)]])
-        return ArmResult(row, losses, [], math.nan, math.nan, [0] * t, step_ms)
+        val = _validate(model, tok, vals, config, lambda j: None)
+        return ArmResult(row, losses, [], math.nan, math.nan, [0] * t, step_ms, *val, time.process_time() - cpu)
     grouper = InstructionGrouper(config.threshold) if arm == "grouping" else None
     matrix = np.full((t, t), np.nan)
     losses, alphas, groups, step_times = [], [], [], []
     fallbacks = total = 0
     gap = math.nan
+
+    def route(j: int) -> None:  # test time: grouping sends task j to its group (the others have one LoRA)
+        if grouper is not None:
+            peft_model.set_adapter(f"group{grouper.route(tasks[j].instructions)}")
+
     for i in range(t):
         group = 0
         if grouper is not None:
@@ -197,15 +229,16 @@ def run_arm(
         losses += task_losses
         step_times.append(ms)
         if tracker is not None:
-            alphas += [float(np.mean(a)) for a in tracker.alphas]
+            alphas += tracker.alphas.mean(1).tolist()
             fallbacks += tracker.fallbacks if arm != "fixed_ema" else 0
-            total += sum(len(a) for a in tracker.alphas)
+            total += tracker.alphas.numel()
             if i == 0:
                 gap = max(float((p.detach() - e).abs().max()) for p, e in zip(tracker.params, tracker.ema, strict=True))
             tracker.replace()
         for j in range(i + 1):
-            if grouper is not None:
-                peft_model.set_adapter(f"group{grouper.route(tasks[j].instructions)}")
+            route(j)
             matrix[i, j] = accuracy(model, tok, tests[j], config.eval_batch)
+    val = _validate(model, tok, vals, config, route)
     share = fallbacks / total if arm in ("dynamic_ema", "grouping") else math.nan
-    return ArmResult(matrix, losses, alphas, share, gap, groups, float(np.mean(step_times)))
+    step_ms = float(np.mean(step_times))
+    return ArmResult(matrix, losses, alphas, share, gap, groups, step_ms, *val, time.process_time() - cpu)

@@ -33,21 +33,24 @@ def _check_unit(name: str, value: float) -> None:
 def balance_weight(theta: torch.Tensor, ema: torch.Tensor, grad: torch.Tensor, prev_grad: torch.Tensor | None) -> float:
     """alpha_t, the weight on the new parameters: 2 (1 + ||g||_1) / (||theta - theta*||_1 ||g - g_prev||_1) when
     that lies in (0, 1), else :data:`FALLBACK_ALPHA` (also without ``prev_grad``, or for a zero or non-finite
-    denominator)."""
+    denominator). The same computation as :meth:`EMATracker.update`, for one tensor."""
     if prev_grad is None:
         return FALLBACK_ALPHA
-    a = float((theta - ema).abs().sum())
-    b = float(grad.abs().sum())
-    c = float((grad - prev_grad).abs().sum())
-    return _ratio(a, b, c)
+    return float(_alphas([theta - ema], [grad], [grad - prev_grad])[0])
 
 
-def _ratio(a: float, b: float, c: float) -> float:
+def _l1(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(torch._foreach_norm(tensors, 1)).double()
+
+
+def _alphas(diff: list[torch.Tensor], grads: list[torch.Tensor], grad_change: list[torch.Tensor]) -> torch.Tensor:
+    """The dynamic alpha_t of every tensor from the L1 norms a = ||theta - theta*||, b = ||g||, c = ||g - g_prev||
+    (float64, on the tensors' device: no host synchronisation)."""
+    a, b, c = _l1(diff), _l1(grads), _l1(grad_change)
     denom = a * c
-    if denom == 0.0 or not math.isfinite(denom):
-        return FALLBACK_ALPHA
     alpha = 2.0 * (1.0 + b) / denom
-    return alpha if 0.0 < alpha < 1.0 else FALLBACK_ALPHA
+    ok = (denom != 0) & torch.isfinite(denom) & (alpha > 0) & (alpha < 1)
+    return torch.where(ok, alpha, torch.full_like(alpha, FALLBACK_ALPHA))
 
 
 class EMATracker:
@@ -56,7 +59,9 @@ class EMATracker:
     ``update()`` right after ``optimizer.step()``, while the step's (clipped) gradients are still in ``.grad``;
     ``swap()`` exchanges the EMA and raw weights (call it twice around an evaluation); ``replace()`` at a task's
     end copies the EMA into the raw weights (the next task starts from them, with a fresh tracker).
-    ``alphas`` logs every step's alpha_t per tensor; ``fallbacks`` counts the dynamic steps that fell back.
+    ``alphas`` is every step's alpha_t per tensor (a steps x tensors tensor); ``fallbacks`` counts the dynamic
+    (step, tensor) weights that fell back. One fused pass per step over all tensors (``torch._foreach_*``: three
+    L1 norms, the ratio on one small float64 vector, one axpy), no host synchronisation.
     """
 
     def __init__(
@@ -73,37 +78,53 @@ class EMATracker:
         self.mode, self.alpha = mode, alpha
         self.ema: list[torch.Tensor] = []  # theta*_0 = theta at the first update(), i.e. after the first step
         self.prev_grads: list[torch.Tensor] | None = None
-        self.alphas: list[list[float]] = []
-        self.fallbacks = 0
+        self._alphas: list[torch.Tensor] = []
+        self._fallbacks: torch.Tensor | int = 0  # a device tensor once counted: no host sync per step
         self.swapped = False
 
     @torch.no_grad()
-    def update(self) -> list[float]:
-        """One EMA step with the gradients now in ``.grad``; returns (and logs) alpha_t per tensor."""
+    def update(self) -> torch.Tensor:
+        """One EMA step with the gradients now in ``.grad``; returns (and logs) alpha_t per tensor (float64)."""
         if self.swapped:
             raise ValueError("update() while the EMA weights are swapped in: swap() back first")
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
             raise ValueError("update() needs every tracked parameter's .grad: call it after backward and step")
+        theta = [p.detach() for p in self.params]
         if not self.ema:
-            self.ema = [p.detach().clone() for p in self.params]
-        diff = torch._foreach_sub([p.detach() for p in self.params], self.ema)  # theta_t - theta*_{t-1}
-        if self.mode == "fixed":
-            alphas = [self.alpha] * len(diff)
-        elif self.prev_grads is None:
-            alphas = [FALLBACK_ALPHA] * len(diff)
-            self.fallbacks += len(diff)
+            self.ema = [t.clone() for t in theta]
+            self.prev_grads = [torch.empty_like(g) for g in grads] if self.mode == "dynamic" else None
+            first = True
         else:
-            a = torch.stack(torch._foreach_norm(diff, 1)).double()
-            b = torch.stack(torch._foreach_norm(grads, 1)).double()
-            c = torch.stack(torch._foreach_norm(torch._foreach_sub(grads, self.prev_grads), 1)).double()
-            alphas = [_ratio(*abc) for abc in torch.stack([a, b, c], 1).tolist()]
-            self.fallbacks += sum(x == FALLBACK_ALPHA for x in alphas)
-        torch._foreach_mul_(diff, alphas)
+            first = False
+        device = theta[0].device
+        diff = torch._foreach_sub(theta, self.ema)  # theta_t - theta*_{t-1}
+        if self.mode == "fixed":
+            alphas = torch.full((len(diff),), self.alpha, dtype=torch.float64, device=device)
+        elif first:
+            alphas = torch.full((len(diff),), FALLBACK_ALPHA, dtype=torch.float64, device=device)
+            self._fallbacks += len(diff)
+        else:
+            alphas = _alphas(diff, grads, torch._foreach_sub(grads, self.prev_grads))
+            self._fallbacks = self._fallbacks + (alphas == FALLBACK_ALPHA).sum()
+        torch._foreach_mul_(diff, list(alphas.to(diff[0].dtype).unbind()))
         torch._foreach_add_(self.ema, diff)
-        self.prev_grads = [g.detach().clone() for g in grads]
-        self.alphas.append(alphas)
+        if self.prev_grads is not None:
+            torch._foreach_copy_(self.prev_grads, grads)
+        self._alphas.append(alphas)
         return alphas
+
+    @property
+    def alphas(self) -> torch.Tensor:
+        """alpha_t of every step so far, steps x tensors (float64, on the CPU)."""
+        if not self._alphas:
+            return torch.empty((0, len(self.params)), dtype=torch.float64)
+        return torch.stack(self._alphas).cpu()
+
+    @property
+    def fallbacks(self) -> int:
+        """The number of dynamic (step, tensor) balance weights that fell back to :data:`FALLBACK_ALPHA`."""
+        return int(self._fallbacks)
 
     @torch.no_grad()
     def swap(self) -> None:
@@ -128,5 +149,5 @@ class EMATracker:
     @property
     def fallback_share(self) -> float:
         """Fraction of (step, tensor) dynamic balance weights that fell back to :data:`FALLBACK_ALPHA`."""
-        total = sum(len(a) for a in self.alphas)
-        return self.fallbacks / total if total else math.nan
+        total = len(self._alphas) * len(self.params)
+        return self.fallbacks / total if total and self.mode == "dynamic" else math.nan

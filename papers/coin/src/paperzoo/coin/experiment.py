@@ -4,21 +4,24 @@
   dynamic EMA + grouping; the EMA and grouping sanity checks.
 - :func:`run_full`: the 4-layer d = 128 Llama pretrained on the generic skill stream (cached on disk), the six
   instruction tasks in sequence for every arm (the arms of a seed on both cores), the accuracy matrices.
-- :func:`run_paper`: LLaVA-1.5-7B on the CoIN benchmark is a GPU run of the official code; the config records
-  its settings and refuses to start here.
+- :func:`run_paper`: LLaVA-1.5-7B (transformers) on CoIN-format data with the official settings (:mod:`.paper`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from paperzoo.coin.continual import ArmResult, backward_transfer, forgetting, run_arm
 from paperzoo.coin.grouping import InstructionGrouper
+from paperzoo.coin.paper import run_continual
 from paperzoo.coin.tasks import TASKS, skill_stream, tokenizer
-from paperzoo.shared import Result
+from paperzoo.shared import Result, lr_grid
+from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.parallel import run_jobs
 from paperzoo.shared.testbeds.arithmetic_lm import PretrainConfig, pretrained_base
 from paperzoo.shared.torch import HF_LIBRARIES, configure
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 def base_weights(pretrain: PretrainConfig, lengths: tuple[int, ...], cache_dir: str | None) -> dict:
     """The base model pretrained on :func:`skill_stream` (cached by config, alphabet and stream name)."""
     tok = tokenizer()
-    name = f"coin-skills/v1/lengths={','.join(map(str, lengths))}"
+    name = f"coin-skills/v2/lengths={','.join(map(str, lengths))}"
     state, _ = pretrained_base(pretrain, tok, cache_dir, stream=skill_stream(tok, lengths), stream_name=name)
     return state
 
@@ -39,7 +42,9 @@ def arm_metrics(arm: str, res: ArmResult, steps: int) -> dict[str, float]:
     """``<arm>/mean_accuracy`` (final row), ``forgetting``, ``bwt``, ``min_just_trained`` (min_j a[j][j]),
     ``step_ms``, ``loss_ratio`` (the first ``steps`` losses: last 10 / first 10); EMA arms add
     ``fallback_share`` (dynamic), ``alpha_mean`` / ``alpha_min`` / ``alpha_max`` (per step, mean over tensors),
-    ``ema_raw_gap`` (max |theta* - theta| at the first task's end)."""
+    ``ema_raw_gap`` (max |theta* - theta| at the first task's end); ``val_accuracy`` / ``val_loss`` (the final
+    model on every task's validation set), ``cpu_s`` (the run's CPU time) and ``n_groups``. ``arm`` may carry a
+    learning rate (``lora@0.003``)."""
     final, first = res.matrix[-1], res.train_loss[:steps]
     out = {
         f"{arm}/mean_accuracy": float(np.mean(final)),
@@ -59,8 +64,9 @@ def arm_metrics(arm: str, res: ArmResult, steps: int) -> dict[str, float]:
         out[f"{arm}/ema_raw_gap"] = res.ema_raw_gap
         if not math.isnan(res.fallback_share):
             out[f"{arm}/fallback_share"] = res.fallback_share
-    if arm == "grouping":
-        out["grouping/n_groups"] = float(max(res.groups) + 1)
+    if not math.isnan(res.val_accuracy):
+        out |= {f"{arm}/val_accuracy": res.val_accuracy, f"{arm}/val_loss": res.val_loss, f"{arm}/cpu_s": res.cpu_s}
+    out[f"{arm}/n_groups"] = float(max(res.groups) + 1)
     return out
 
 
@@ -73,9 +79,10 @@ def arm_series(arm: str, res: ArmResult) -> dict[str, list[float]]:
     return series
 
 
-def _run_arm(arm: str, config: SmokeConfig | FullConfig, seed: int, state: dict) -> ArmResult:
+def _run_arm(arm: str, config: SmokeConfig | FullConfig, seed: int, state: dict, lr: float) -> ArmResult:
     configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
-    return run_arm(arm, state, config.pretrain.model, config.continual, seed, tokenizer())
+    continual = dataclasses.replace(config.continual, lr=lr)
+    return run_arm(arm, state, config.pretrain.model, continual, seed, tokenizer())
 
 
 def grouping_checks(threshold: float) -> dict[str, float]:
@@ -87,30 +94,59 @@ def grouping_checks(threshold: float) -> dict[str, float]:
     return {"grouping/reuses_verbatim": float(reuse), "grouping/new_for_disjoint": float(new)}
 
 
-def _run(config: SmokeConfig | FullConfig, seed: int, workers: int) -> Result:
+def _run(config: SmokeConfig | FullConfig, seed: int, workers: int, lrs: tuple[float, ...] | None) -> Result:
+    """Every arm (at every learning rate of ``lrs``: metrics ``<arm>@<lr>/...``; without: the config's, metrics
+    ``<arm>/...``) on ``workers`` processes."""
     configure(threads=1, deterministic=True, quiet=HF_LIBRARIES)
     state = base_weights(config.pretrain, config.continual.lengths, config.cache_dir)
-    arms = config.continual.arms
-    results = run_jobs([(_run_arm, (arm, config, seed, state)) for arm in arms], workers, desc=f"arms, seed {seed}")
+    runs = [(arm, lr) for lr in (lrs or (config.continual.lr,)) for arm in config.continual.arms]
+    jobs = [(_run_arm, (arm, config, seed, state, lr)) for arm, lr in runs]
+    results = run_jobs(jobs, workers, desc=f"arms, seed {seed}")
     metrics: dict[str, float] = grouping_checks(config.continual.threshold)
     series: dict[str, list[float]] = {}
-    for arm, res in zip(arms, results, strict=True):
-        metrics |= arm_metrics(arm, res, config.continual.steps)
-        series |= arm_series(arm, res)
+    for (arm, lr), res in zip(runs, results, strict=True):
+        name = grid_key(arm, lr) if lrs else arm
+        metrics |= arm_metrics(name, res, config.continual.steps)
+        series |= arm_series(name, res)
     return Result(metrics, series)
 
 
+def select_learning_rates(per_seed: list[dict[str, float]], tie_tolerance: float) -> list[dict[str, float]]:
+    """Each arm's learning rate by its final mean validation accuracy over the seeds (shared ``lr_grid``: within
+    ``tie_tolerance``, one validation example, the lower validation answer loss); every metric of the chosen run
+    is copied to ``<arm>/<metric>``, where the claims read it."""
+    out = lr_grid.select_learning_rates(per_seed, ("val_accuracy",), tie_tolerance)
+    for m in out:
+        for arm in {k.split("@")[0] for k in m if "@" in k}:
+            prefix = f"{grid_key(arm, m[f'{arm}/lr'])}/"
+            m |= {f"{arm}/{k[len(prefix) :]}": v for k, v in list(m.items()) if k.startswith(prefix)}
+    return out
+
+
 def run_smoke(config: SmokeConfig, seed: int) -> Result:
-    return _run(config, seed, workers=1)
+    return _run(config, seed, workers=1, lrs=None)
 
 
 def run_full(config: FullConfig, seed: int) -> Result:
-    return _run(config, seed, workers=config.workers)
+    return _run(config, seed, workers=config.workers, lrs=config.lrs)
 
 
 def run_paper(config: PaperConfig, seed: int) -> Result:
-    """The paper scale is the official LLaVA-1.5 CoIN pipeline on GPUs; this package does not ship LLaVA."""
-    raise NotImplementedError(
-        "the paper scale (LLaVA-1.5-7B on CoIN) runs the official code with this config's settings: "
-        "https://github.com/JingyangQiao/CoIN; the EMA and grouping of this package plug into any peft LoRA"
-    )
+    """Every arm of ``config.arms`` from a fresh ``LlavaForConditionalGeneration`` over the CoIN tasks in order
+    (:func:`paperzoo.coin.paper.run_continual`): ``<arm>/mean_accuracy`` (final row), ``forgetting``, ``bwt``,
+    ``min_just_trained``, ``final_train_loss``, alpha_t statistics; series ``a_row<i>``, ``train_loss``,
+    ``alpha``."""
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    configure(deterministic=False, quiet=HF_LIBRARIES)
+    metrics: dict[str, float] = {}
+    series: dict[str, list[float]] = {}
+    for arm in config.arms:
+        processor = AutoProcessor.from_pretrained(config.base_model)
+        model = LlavaForConditionalGeneration.from_pretrained(config.base_model, dtype=getattr(torch, config.dtype))
+        res = run_continual(arm, config, model.to(config.device), processor, seed)
+        found = arm_metrics(arm, res, len(res.train_loss))
+        metrics |= {k: v for k, v in found.items() if not math.isnan(v)}
+        metrics[f"{arm}/final_train_loss"] = res.train_loss[-1]
+        series |= arm_series(arm, res)
+    return Result(metrics, series)

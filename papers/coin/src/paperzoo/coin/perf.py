@@ -15,9 +15,10 @@ from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, build_llama, lm_
 from paperzoo.shared.torch import HF_LIBRARIES, configure
 
 
-def perf(device: str, reps: int = 40, warmup: int = 5) -> dict[str, float]:
+def perf(device: str, reps: int = 40, warmup: int = 5, batch_size: int = 8) -> dict[str, float]:
     """Median step time (forward, backward, clipping, AdamW step, and for CoIN the EMA update) of plain LoRA and
-    of dynamic-EMA LoRA, interleaved rep by rep so that machine load hits both alike; their ratio."""
+    of dynamic-EMA LoRA at the full scale's batch, interleaved rep by rep so that machine load hits both alike;
+    their ratio."""
     from peft import get_peft_model
 
     configure(threads=1, deterministic=False, quiet=HF_LIBRARIES)
@@ -27,7 +28,7 @@ def perf(device: str, reps: int = 40, warmup: int = 5) -> dict[str, float]:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr)
     tracker = EMATracker(params, "dynamic")
-    batch = {k: v.to(device) for k, v in example_batch(tok, make_examples(0, config.batch_size, (3, 4, 5), 0)).items()}
+    batch = {k: v.to(device) for k, v in example_batch(tok, make_examples(0, batch_size, (3, 4, 5), 0)).items()}
 
     def step(ema: bool) -> float:
         start = time.perf_counter()

@@ -7,16 +7,21 @@ from pathlib import Path
 from typing import Any
 
 from paperzoo.coin.continual import ARMS
+from paperzoo.coin.experiment import select_learning_rates
+from paperzoo.shared.lr_grid import grid_key
 from paperzoo.shared.plotting import plot_bars, plot_curves, plot_panels
 
 CONTINUAL = tuple(a for a in ARMS if a != "joint")
 
 
 def plot_full(config: Any, records: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """Each arm at its chosen learning rate (:func:`paperzoo.coin.experiment.select_learning_rates`)."""
     t = config.continual.n_tasks
+    chosen = select_learning_rates([r["metrics"] for r in records], 1 / config.continual.n_val)[0]
+    key = {arm: grid_key(arm, chosen[f"{arm}/lr"]) for arm in ARMS}
     panels = {
         arm: {
-            f"task {j + 1}": [[r["series"][f"{arm}/a_row{i}"][j] for i in range(j, t)] for r in records]
+            f"task {j + 1}": [[r["series"][f"{key[arm]}/a_row{i}"][j] for i in range(j, t)] for r in records]
             for j in range(t - 1)
         }
         for arm in CONTINUAL
@@ -37,7 +42,7 @@ def plot_full(config: Any, records: list[dict[str, Any]], folder: Path) -> list[
         ),
         plot_curves(
             folder / "alpha.png",
-            {arm: [r["series"][f"{arm}/alpha"] for r in records] for arm in ("dynamic_ema", "grouping")},
+            {arm: [r["series"][f"{key[arm]}/alpha"] for r in records] for arm in ("dynamic_ema", "grouping")},
             title="dynamic balance weight alpha_t (mean over LoRA tensors)",
             xlabel="step (all tasks)",
             ylabel="alpha_t (weight on new parameters)",
@@ -46,8 +51,10 @@ def plot_full(config: Any, records: list[dict[str, Any]], folder: Path) -> list[
         plot_bars(
             folder / "forgetting.png",
             {
-                "forgetting": {arm: [r["metrics"][f"{arm}/forgetting"] for r in records] for arm in CONTINUAL},
-                "final mean accuracy": {arm: [r["metrics"][f"{arm}/mean_accuracy"] for r in records] for arm in ARMS},
+                "forgetting": {arm: [r["metrics"][f"{key[arm]}/forgetting"] for r in records] for arm in CONTINUAL},
+                "final mean accuracy": {
+                    arm: [r["metrics"][f"{key[arm]}/mean_accuracy"] for r in records] for arm in ARMS
+                },
             },
             title="forgetting and final mean accuracy",
             ylabel="fraction",

@@ -94,9 +94,11 @@ SKILLS: dict[str, Callable[[str], str]] = {
 
 
 def skill_stream(tok: CharTokenizer, lengths: Sequence[int], seed: int = 0) -> BatchStream:
-    """Generic pretraining text: ``"<code word>: <digits>=<skill(digits)>"`` for the skills copy, reverse, sort,
-    increment, alternate and count, each keyed by a random pseudo-word (drawn from ``seed``, never an English
-    instruction word). The base model learns the skills and the format; the instruction tasks then teach it
+    """Generic pretraining text: ``"<words>: <digits>=<skill(digits)>"`` for the skills copy, reverse, sort,
+    increment, alternate and count. The skill is keyed by a random pseudo-word (drawn from ``seed``, never an
+    English instruction word) placed at a random position among 0-3 random filler pseudo-words of 2-6 letters,
+    so the digits sit at varying positions, as they do after instructions of different lengths. The base model
+    learns the skills, position-invariant, and to find the key among words; the instruction tasks then teach it
     which English phrasings ask for which skill (the stand-in for a pretrained LLM's instruction tuning)."""
     code_rng = random.Random(seed)
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -107,8 +109,10 @@ def skill_stream(tok: CharTokenizer, lengths: Sequence[int], seed: int = 0) -> B
         prompts, answers = [], []
         for _ in range(n):
             name = rng.choice(names)
+            words = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 6))) for _ in range(rng.randint(0, 3))]
+            words.insert(rng.randint(0, len(words)), codes[name])
             digits = "".join(rng.choice("0123456789") for _ in range(rng.choice(list(lengths))))
-            prompts.append(f"{codes[name]}: {digits}=")
+            prompts.append(f"{' '.join(words)}: {digits}=")
             answers.append(SKILLS[name](digits))
         return text_batch(tok, prompts, answers)
 
