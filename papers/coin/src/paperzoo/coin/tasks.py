@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from paperzoo.shared.testbeds.arithmetic_lm import BatchStream, CharTokenizer
+from paperzoo.shared.testbeds.arithmetic_lm import BatchStream, CharTokenizer, text_batch
 from paperzoo.shared.validate import check_positive_int
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 :="
@@ -68,19 +68,6 @@ def make_examples(task: int, n: int, lengths: Sequence[int], seed: int, tasks: S
         digits = "".join(rng.choice("0123456789") for _ in range(rng.choice(list(lengths))))
         out.append(Example(task, f"{rng.choice(t.instructions)}: {digits}=", t.fn(digits)))
     return out
-
-
-def text_batch(tok: CharTokenizer, prompts: Sequence[str], answers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 except on the answer and ``<eos>``)."""
-    q = [tok.encode(p, bos=True) for p in prompts]
-    a = [tok.encode(x, eos=True) for x in answers]
-    width = max(len(x) + len(y) for x, y in zip(q, a, strict=True))
-    ids = torch.full((len(q), width), tok.pad_id, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
-    for i, (x, y) in enumerate(zip(q, a, strict=True)):
-        ids[i, : len(x) + len(y)] = torch.tensor(x + y)
-        labels[i, len(x) : len(x) + len(y)] = torch.tensor(y)
-    return {"input_ids": ids, "attention_mask": (ids != tok.pad_id).long(), "labels": labels}
 
 
 def example_batch(tok: CharTokenizer, examples: Sequence[Example]) -> dict[str, torch.Tensor]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from paperzoo.shared.testbeds.arithmetic_lm import BatchStream, CharTokenizer
+from paperzoo.shared.testbeds.arithmetic_lm import BatchStream, CharTokenizer, text_batch
 from paperzoo.shared.validate import check_positive_int, check_range
 
 BENIGN_VERBS = ("bake", "plant", "paint", "fold", "wash", "fix", "sing", "cook", "clean", "draw", "read", "carry")
@@ -153,19 +153,6 @@ def is_helpful(request: Request, text: str) -> bool:
     return not is_refusal(text) and any(text == f"{o} {request.helpful_tail}" for o in OPENERS)
 
 
-def dialogue_batch(tok: WordTokenizer, prompts: Sequence[str], answers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 except on the answer and ``<eos>``)."""
-    q = [tok.encode(p, bos=True) for p in prompts]
-    a = [tok.encode(x, eos=True) for x in answers]
-    width = max(len(x) + len(y) for x, y in zip(q, a, strict=True))
-    ids = torch.full((len(q), width), tok.pad_id, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
-    for i, (x, y) in enumerate(zip(q, a, strict=True)):
-        ids[i, : len(x) + len(y)] = torch.tensor(x + y)
-        labels[i, len(x) : len(x) + len(y)] = torch.tensor(y)
-    return {"input_ids": ids, "attention_mask": (ids != tok.pad_id).long(), "labels": labels}
-
-
 def chat_stream(tok: WordTokenizer, splits: Splits, refusal_rate: float, harmful_share: float = 0.5) -> BatchStream:
     """The pretraining stream: training requests (``harmful_share`` harmful), each harmful one refused with
     probability ``refusal_rate``, benign ones never."""
@@ -180,6 +167,6 @@ def chat_stream(tok: WordTokenizer, splits: Splits, refusal_rate: float, harmful
             (req,) = make_requests(pairs, harmful, 1, held_out=False, seed=rng.randrange(2**31))
             prompts.append(req.prompt)
             answers.append(response(req, harmful and rng.random() < refusal_rate, rng))
-        return dialogue_batch(tok, prompts, answers)
+        return text_batch(tok, prompts, answers)
 
     return batch

@@ -164,20 +164,26 @@ def exact_match(problem: Problem, completion: str) -> bool:
     return tail.isdigit() and int(tail) == problem.answer
 
 
-def lm_batch(tok: CharTokenizer, problems: Sequence[Problem]) -> dict[str, torch.Tensor]:
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 on prompt and padding).
+def text_batch(tok: CharTokenizer, prompts: Sequence[str], answers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (-100 except on the answer and ``<eos>``).
 
-    Right padding keeps every prompt at positions 0, 1, ...: the same positions greedy decoding uses.
+    Each row is ``<bos> prompt answer <eos>``. Right padding keeps every prompt at positions 0, 1, ...: the same
+    positions greedy decoding uses.
     """
-    prompts = [tok.encode(p.prompt, bos=True) for p in problems]
-    traces = [tok.encode(p.trace, eos=True) for p in problems]
-    width = max(len(q) + len(t) for q, t in zip(prompts, traces, strict=True))
-    ids = torch.full((len(problems), width), tok.pad_id, dtype=torch.long)
+    q = [tok.encode(p, bos=True) for p in prompts]
+    a = [tok.encode(x, eos=True) for x in answers]
+    width = max(len(x) + len(y) for x, y in zip(q, a, strict=True))
+    ids = torch.full((len(q), width), tok.pad_id, dtype=torch.long)
     labels = torch.full_like(ids, -100)
-    for i, (q, t) in enumerate(zip(prompts, traces, strict=True)):
-        ids[i, : len(q) + len(t)] = torch.tensor(q + t)
-        labels[i, len(q) : len(q) + len(t)] = torch.tensor(t)
+    for i, (x, y) in enumerate(zip(q, a, strict=True)):
+        ids[i, : len(x) + len(y)] = torch.tensor(x + y)
+        labels[i, len(x) : len(x) + len(y)] = torch.tensor(y)
     return {"input_ids": ids, "attention_mask": (ids != tok.pad_id).long(), "labels": labels}
+
+
+def lm_batch(tok: CharTokenizer, problems: Sequence[Problem]) -> dict[str, torch.Tensor]:
+    """:func:`text_batch` of the problems' prompts and traces (loss on the trace and ``<eos>`` only)."""
+    return text_batch(tok, [p.prompt for p in problems], [p.trace for p in problems])
 
 
 def max_trace_tokens(digits: int) -> int:
