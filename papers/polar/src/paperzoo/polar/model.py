@@ -13,25 +13,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig
 from paperzoo.shared.torch.lm import left_pad, position_ids
 from paperzoo.shared.validate import check_positive_int
 
 
 @dataclass(frozen=True)
-class RMConfig:
-    """A tiny ``LlamaForSequenceClassification`` (one label): ``n_layer`` blocks of width ``d_model``."""
+class RMConfig(ModelConfig):
+    """A tiny ``LlamaForSequenceClassification`` (one label): the shared tiny-Llama shape (validated there) with
+    2 blocks and room for 256 positions (a prompt, a reference and a candidate)."""
 
     n_layer: int = 2
-    d_model: int = 128
-    d_ff: int = 256
-    n_head: int = 4
     max_positions: int = 256
-
-    def __post_init__(self) -> None:
-        for name in ("n_layer", "d_model", "d_ff", "n_head", "max_positions"):
-            check_positive_int(name, getattr(self, name))
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model must be a multiple of n_head, got {self.d_model} and {self.n_head}")
 
 
 def build_llama_rm(config: RMConfig, vocab_size: int, pad_id: int) -> nn.Module:

@@ -6,12 +6,13 @@ Model: a tiny ``LlamaForCausalLM`` built from a config (:class:`ModelConfig`, no
     tokenizer, pretrained here once and cached on disk (:func:`pretrained_base`).
 Metrics: training-loss curve and steps to a loss target, validation loss, greedy exact match on held-out
     problems (:func:`finetune`, :func:`accuracy`).
-Used by: bone, eva, coin, dynaicl, guiding-giants.
+Used by: bone, eva, coin, dynaicl, guiding-giants, polar.
 
 bone and eva use the arithmetic task; coin, dynaicl and guiding-giants the tokenizer with their own alphabet
 (or words), the model and the cache with their own pretraining streams (coin and guiding-giants also
-:func:`text_batch`). Reuse beyond arithmetic: :class:`CharTokenizer` takes any alphabet (``chars``) and
-:func:`pretrained_base` any batch stream (``stream`` + ``stream_name``, which key the cache), so a paper with
+:func:`text_batch`; polar the model shape of its reward model). Reuse beyond arithmetic: :class:`CharTokenizer`
+takes any alphabet (``chars``) and :func:`pretrained_base` any batch stream (``stream`` + ``stream_name``, which
+key the cache), so a paper with
 word instructions pretrains and caches its own base model on the same tiny Llama.
 
 A problem is a prompt ``a<op>b=``
