@@ -31,8 +31,6 @@ in the vocabulary from the start but never appears in pretraining: its embedding
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import random
@@ -46,6 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from paperzoo.shared.cache import cached, config_key
 from paperzoo.shared.torch import warmup_cosine_schedule
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive, check_positive_int
 
@@ -279,8 +278,7 @@ class PretrainConfig:
         fields: dict[str, Any] = {"format": 1, "arch": "LlamaForCausalLM", **dataclasses.asdict(self)}
         if stream or tuple(chars) != CHARS:
             fields |= {"stream": stream, "chars": "".join(chars)}
-        text = json.dumps(fields, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return config_key(fields)
 
 
 # A pretraining batch stream: ``(rng, batch_size) -> batch`` (``input_ids``, ``attention_mask``, ``labels`` with
@@ -344,24 +342,23 @@ def pretrained_base(
     it. Returns the state dict and ``info`` (``cache_hit``, ``pretrain_s``, ``final_loss``, ``path``).
     """
     _check_stream(stream, stream_name)
-    key = config.key(stream_name, tok.chars)
-    path = None if cache_dir is None else Path(cache_dir).expanduser() / f"base-{key}.pt"
-    if path is not None and path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            return saved["state"], {**saved["info"], "cache_hit": 1.0, "path": str(path)}
-        except Exception as err:
-            log.warning("unreadable pretraining cache %s (%s: %s): rebuilding it", path, type(err).__name__, err)
-    start = time.perf_counter()
-    model, losses = pretrain(config, tok, stream)
-    info = {"pretrain_s": time.perf_counter() - start, "final_loss": sum(losses[-20:]) / len(losses[-20:])}
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{time.time_ns()}.tmp")
-        torch.save({"state": state, "info": info, "config": dataclasses.asdict(config)}, tmp)
-        tmp.replace(path)
-    return state, {**info, "cache_hit": 0.0, "path": str(path)}
+
+    def build() -> dict[str, Any]:
+        start = time.perf_counter()
+        model, losses = pretrain(config, tok, stream)
+        info = {"pretrain_s": time.perf_counter() - start, "final_loss": sum(losses[-20:]) / len(losses[-20:])}
+        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return {"state": state, "info": info, "config": dataclasses.asdict(config)}
+
+    saved, cache = cached(
+        cache_dir,
+        "base",
+        config.key(stream_name, tok.chars),
+        build,
+        save=torch.save,
+        load=lambda path: torch.load(path, map_location="cpu", weights_only=True),
+    )
+    return saved["state"], {**saved["info"], "cache_hit": cache["cache_hit"], "path": str(cache["path"])}
 
 
 # ------------------------------------------------------------------------------------------- evaluation

@@ -9,7 +9,8 @@
 
 Submodules: :mod:`~paperzoo.shared.torch.optim` (the machinery of the optimizer papers: bucketing, float32
 state, the compiled step and its fallback, the speed figures), :mod:`~paperzoo.shared.torch.lm` (left padding,
-KV-cache sampling, token log-probs and GAE for causal LMs) and :mod:`~paperzoo.shared.torch.testing`.
+KV-cache sampling, token log-probs and GAE for causal LMs), :mod:`~paperzoo.shared.torch.many` (many small
+models of one architecture trained at once, vmapped) and :mod:`~paperzoo.shared.torch.testing`.
 The torch testbeds (experiments several papers share) live in :mod:`paperzoo.shared.testbeds`.
 """
 
