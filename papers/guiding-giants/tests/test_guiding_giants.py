@@ -146,6 +146,21 @@ def test_official_mode_patches_only_what_the_hook_order_allows_during_cached_gen
     assert hooks.patched == [[0, 1, 2]] * 4
 
 
+@pytest.mark.parametrize("arch", MODELS)
+def test_prompt_mode_prefill_runs_the_prompt_once_and_equals_the_full_double_pass(arch):
+    model, (ids, mask), c = MODELS[arch](), prompts(3), controller(scale=3.0)
+    pos, calls = position_ids(mask), []
+    counter = decoder_layers(model)[0].register_forward_hook(lambda m, a, out: calls.append(out[0].shape[-2]))
+    with SteeringHooks(model, c, unit(), (-2, -1), mode="prompt") as hooks, torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]  # no cache: two full passes
+        fast = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+    counter.remove()
+    n = ids.shape[1]
+    assert calls == [n, n, n, 1] and hooks.patched == [[0, 1, 2], [0, 1, 2]]  # read + real pass, twice
+    assert fast.logits.shape[1] == 1 and fast.cache.get_seq_length() == n
+    torch.testing.assert_close(fast.logits[:, -1], full, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("mode", ["official", "prompt", "two_pass"])
 def test_left_padded_batch_equals_each_prompt_alone(mode):
     model, (ids, mask), c = llama(), prompts(3), controller(scale=3.0)

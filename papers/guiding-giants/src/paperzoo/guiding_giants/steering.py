@@ -74,6 +74,12 @@ def _hidden(output: Any) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
+def _prompt_ids(kwargs: dict[str, Any]) -> torch.Tensor | None:
+    """The ``input_ids`` of a forward over more than one position, else ``None``."""
+    ids = kwargs.get("input_ids")
+    return ids if ids is not None and ids.shape[1] > 1 else None
+
+
 def _replace_hidden(output: Any, hidden: torch.Tensor) -> Any:
     return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
@@ -230,6 +236,8 @@ class SteeringHooks:
       final block is patched.
     - ``prompt``: on a forward that starts a sequence (no KV cache yet), an extra unpatched pass over the prompt feeds
       the controller; that one output then patches every block for the prompt's last position and each later token.
+      At a generation's prefill (``use_cache=True``, ``input_ids`` by keyword) that pass also fills the KV cache and
+      the patched forward runs on the last position only (its logits are that position's): the prompt runs once.
     - ``two_pass``: before every forward, an unpatched pass of the same input (the KV cache rolled back after it)
       feeds the controller; every block is patched (twice the cost).
 
@@ -324,13 +332,32 @@ class SteeringHooks:
             cache.crop(length - cache.get_seq_length())
         self._run_controller()
 
+    def _read_prompt(self, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        """``prompt`` mode at a generation's prefill: the unpatched pass over the prompt fills the KV cache, which is
+        rolled back one position; the real forward then runs on the last position alone (patched, with the cache),
+        so the prompt is not run twice. The forward's logits are the last position's only."""
+        self._reading, self._captured = True, {}
+        try:
+            with torch.no_grad():
+                cache = self.model(**{**kwargs, "logits_to_keep": 1}).cache
+        finally:
+            self._reading = False
+        cache.crop(-1)
+        self._run_controller()
+        last = {k: kwargs[k][:, -1:] for k in ("input_ids", "position_ids") if kwargs.get(k) is not None}
+        if kwargs.get("cache_position") is not None:
+            last["cache_position"] = kwargs["cache_position"][-1:]
+        return (), {**kwargs, **last, "cache": cache}
+
     def _run_controller(self) -> None:
         c = self.coefficients(torch.cat([self._captured[i] for i in self.input_layers], dim=-1))
         self._patch = c[:, :, None] * self.direction
 
-    def _before_forward(self, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
+    def _before_forward(
+        self, module: nn.Module, args: tuple, kwargs: dict[str, Any]
+    ) -> tuple[tuple, dict[str, Any]] | None:
         if self._reading:
-            return
+            return None
         self._captured = {}
         self.patched.append([])
         if self.controller is None:
@@ -341,10 +368,13 @@ class SteeringHooks:
             self._read(args, kwargs)
         else:
             cache = kwargs.get("cache")
+            if cache is None and kwargs.get("use_cache") is True and not args and _prompt_ids(kwargs) is not None:
+                return self._read_prompt(kwargs)
             if cache is None or cache.get_seq_length() == 0:
                 self._read(args, kwargs)
             elif self._patch is None:
                 raise RuntimeError("prompt mode: a forward continued a sequence whose prompt was not steered")
+        return None
 
     def _after_block(self, i: int, output: Any) -> Any:
         hidden = _hidden(output)
