@@ -18,10 +18,7 @@ commissive -> directive), and the gold reply is one of three templates of that a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -31,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from paperzoo.shared.cache import cached, config_key
 from paperzoo.shared.torch.lm import left_pad, position_ids
 from paperzoo.shared.validate import check_positive, check_positive_int, check_range
 
@@ -277,8 +275,7 @@ class PretrainConfig:
         check_range("p_long", self.p_long, 0.0, 1.0)
 
     def key(self) -> str:
-        text = json.dumps({"format": 1, "arch": "GPT2LMHeadModel", **dataclasses.asdict(self)}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return config_key({"format": 1, "arch": "GPT2LMHeadModel", **dataclasses.asdict(self)})
 
 
 def reply_batch(tok: WordTokenizer, prompts: Sequence[str], replies: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -323,18 +320,19 @@ def pretrain(config: PretrainConfig, tok: WordTokenizer) -> tuple[nn.Module, flo
 def pretrained_state(
     config: PretrainConfig, tok: WordTokenizer, cache_dir: str | Path | None = "~/.cache/paperzoo/constrained-rlhf"
 ) -> dict[str, torch.Tensor]:
-    """The pretrained base weights from ``cache_dir/base-<hash>.pt`` when present, else trained and cached."""
-    path = None if cache_dir is None else Path(cache_dir).expanduser() / f"base-{config.key()}.pt"
-    if path is not None and path.is_file():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # a corrupt cache is rebuilt
-            pass
-    model, _ = pretrain(config, tok)
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{time.time_ns()}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
+    """The pretrained base weights from ``cache_dir/base-<hash>.pt`` when present, else trained and cached
+    (:func:`paperzoo.shared.cache.cached`: atomic write, a corrupt file rebuilt)."""
+
+    def build() -> dict[str, torch.Tensor]:
+        model, _ = pretrain(config, tok)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    state, _ = cached(
+        cache_dir,
+        "base",
+        config.key(),
+        build,
+        save=torch.save,
+        load=lambda path: torch.load(path, map_location="cpu", weights_only=True),
+    )
     return state
