@@ -10,7 +10,7 @@ import pytest
 
 from paperzoo.polar.bench import BENCHMARK, CPUConfig, full_claims
 from paperzoo.polar.encoding import REWARD_TEXT, REWARD_TOKEN
-from paperzoo.polar.experiment import loglog_fit
+from paperzoo.polar.experiment import edge_gain, loglog_fit
 from paperzoo.polar.paper import PaperConfig, run_paper
 
 
@@ -98,3 +98,11 @@ def test_paper_scale_runs_on_a_stand_in(tmp_path: Path) -> None:
     assert len(result.series["polar/train_loss"]) == 3 and all(
         math.isfinite(x) for x in result.series["polar/train_loss"]
     )
+
+
+def test_edge_gain_is_the_margin_of_an_edge_over_the_interior():
+    assert edge_gain([0.5, 0.6, 0.55, 0.52]) == 0.0  # interior best
+    assert edge_gain([0.563, 0.553, 0.553, 0.56]) == pytest.approx(0.01)  # low edge best, flat: BT's seed 0 curve
+    assert edge_gain([0.5, 0.55, 0.6, 0.7]) == pytest.approx(0.1)  # rising into the top edge: cut off
+    assert edge_gain([0.6, 0.5, 0.6]) == pytest.approx(0.1)  # a tie between the edges goes to the smaller rate
+    assert edge_gain([0.7]) == edge_gain([0.7, 0.6]) == 1.0  # no interior: never reads as flat

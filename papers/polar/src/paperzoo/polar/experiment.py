@@ -101,6 +101,16 @@ def loglog_fit(compute: list[float], accuracy: list[float]) -> tuple[float, floa
     return slope, corr
 
 
+def edge_gain(val: list[float]) -> float:
+    """How much the best grid point beats the best interior one when it is an edge of the grid (0 when the best
+    is interior; 1, the largest possible gap, when the grid has no interior). A small gain is a flat validation
+    curve at the edge, not an optimum cut off by the grid; ties go to the smaller rate, as the selection does."""
+    if len(val) < 3:
+        return 1.0
+    best = max(range(len(val)), key=lambda i: (val[i], -i))
+    return val[best] - max(val[1:-1]) if best in (0, len(val) - 1) else 0.0
+
+
 def _splits(config: Any, seed: int) -> dict[str, list[Prompt]]:
     rng = random.Random(derive(seed, "prompts"))
     test = draw_prompts(config.n_test_prompts, rng)
@@ -190,6 +200,7 @@ def run_cpu(config: Any, seed: int) -> Result:
                 metrics[f"{arm}/{name}_accuracy_n{n}"] = value
             metrics[f"{arm}/lr_n{n}"] = config.lr_grid[best]
             metrics[f"{arm}/lr_at_edge_n{n}"] = float(best in (0, len(config.lr_grid) - 1))
+            metrics[f"{arm}/lr_edge_gain_n{n}"] = edge_gain([results[arm, n, lr]["val"] for lr in config.lr_grid])
             series[f"{arm}/id_accuracy"] = [metrics[f"{arm}/id_accuracy_n{m}"] for m in config.sizes if m <= n]
     for base in ("scratch_ref", "scratch_bt"):
         gaps = [metrics[f"polar/id_accuracy_n{n}"] - metrics[f"{base}/id_accuracy_n{n}"] for n in config.sizes]
