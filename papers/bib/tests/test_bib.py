@@ -344,3 +344,13 @@ def test_paper_scale_starts_on_a_local_tiny_bert_and_table(tmp_path, tiny_config
     result = BENCHMARK.run["paper"](config, 0)
     assert 0.0 <= result.metrics["hub/bib/median"] <= 1.0
     assert len(result.series["hub/bib/gamma_per_step"]) == 2
+
+
+def test_synthetic_landscape_is_drawn_per_seed_unless_fixed():
+    from paperzoo.bib.experiment import ExperimentConfig, load_landscape
+
+    config = ExperimentConfig()
+    a, b, a_again = (load_landscape(config, s).y for s in (0, 1, 0))
+    assert np.array_equal(a, a_again) and not np.allclose(a, b)
+    fixed = dataclasses.replace(config, landscape_seed=7)
+    assert np.array_equal(load_landscape(fixed, 0).y, load_landscape(fixed, 1).y)

@@ -1,6 +1,7 @@
 """The scale runners of BIB: ``run(config, seed) -> Result`` (every scale runs the same pipeline).
 
-One seed: the landscape and its offline "(r)" split (fixed by the config, the same in every seed), the starting
+One seed: the landscape (synthetic: its own random landscape, ``derive(seed, "landscape")``, unless the config
+fixes ``landscape_seed``; a table task: the same in every seed) and its offline "(r)" split, the starting
 logits (one shared noise draw, ``derive(seed, "init")``), then per encoder (``pretrained``: the MLM-pretrained
 tiny BERT; ``random``: the same BERT at its initialisation; ``onehot``: no LM; ``hub``: DNABERT) the offline
 embeddings, the closed-form losses, the auxiliary proxies (bootstrap ``derive(seed, "aux", encoder)``) and the
@@ -48,14 +49,17 @@ class ExperimentConfig:
     Adam lr 0.1, gamma0 = 0.5, gamma's Adam lr 0.1, 5 aux proxies, y_h = 10, init noise std 0.01.
 
     ``task``: ``synthetic`` (:meth:`Landscape.tfbind_like`), a design-bench task name, or a ``.npz`` file with
-    an exhaustive table ``x`` (N, L) integer tokens in ACGT order and ``y`` (N,).
+    an exhaustive table ``x`` (N, L) integer tokens in ACGT order and ``y`` (N,). ``landscape_seed`` (synthetic
+    task): ``None`` draws a new landscape per run seed, so that the seeds sample landscapes (with one fixed
+    landscape, the seeds only change the 0.01-std initial noise and the bootstrap of the auxiliary heads, the designs
+    collapse onto the same few sequences and the seeds repeat one another); an int fixes one landscape.
     """
 
     task: str = "synthetic"
     length: int = 8
     motif_length: int = 6
     coupling: float = 0.1
-    landscape_seed: int = 0
+    landscape_seed: int | None = None
     n_offline: int = 5000
     n_starts: int = 128
     steps: int = 100
@@ -91,10 +95,12 @@ class ExperimentConfig:
             raise ValueError(f"n_starts must be <= n_offline={self.n_offline}, got {self.n_starts}")
 
 
-def load_landscape(config: ExperimentConfig) -> Landscape:
-    """The exhaustive table of ``config.task`` (class docstring); design-bench is imported only when named."""
+def load_landscape(config: ExperimentConfig, seed: int = 0) -> Landscape:
+    """The exhaustive table of ``config.task`` (class docstring); design-bench is imported only when named. The
+    synthetic landscape's seed is ``config.landscape_seed``, else ``derive(seed, "landscape")`` of the run seed."""
     if config.task == "synthetic":
-        return Landscape.tfbind_like(config.length, config.motif_length, config.coupling, config.landscape_seed)
+        drawn = derive(seed, "landscape") if config.landscape_seed is None else config.landscape_seed
+        return Landscape.tfbind_like(config.length, config.motif_length, config.coupling, drawn)
     if config.task.endswith(".npz"):
         data = np.load(Path(config.task).expanduser())
         return Landscape.from_table(data["x"], data["y"])
@@ -161,7 +167,7 @@ def run_arms(
 
 def run(config: ExperimentConfig, seed: int) -> Result:
     """One seed of the experiment (module docstring)."""
-    landscape = load_landscape(config)
+    landscape = load_landscape(config, seed)
     task = OfflineTask(landscape, config.n_offline, config.n_starts)
     starts = task.starts
     X0 = init_designs(starts, derive(seed, "init"), config.init_std).to(config.device)
