@@ -8,7 +8,7 @@ Model: :class:`SmallCNN` (two conv + BatchNorm blocks, 21.5k parameters, the sta
     :class:`MLP`, :class:`TinyViT` (the stand-in for ViT/DeiT).
 Metrics: per epoch, train loss, validation accuracy and loss, test accuracy (:class:`History`), with
     any ``torch.optim.Optimizer``; epochs to a validation-accuracy target.
-Used by: adabelief, adadagrad, adamp, adan, apg, dmm, meta-accel, rmt-lr, sgd-sai.
+Used by: adabelief, adadagrad, adamp, adan, apg, dmm, fedau, meta-accel, rmt-lr, sgd-sai.
 
 Minibatch training with the same initial weights and batch order for every optimizer given the seed,
 the CIFAR images and on-device crop + flip augmentation, and the ImageNet loaders and bfloat16 training loop
