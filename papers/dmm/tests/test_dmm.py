@@ -27,8 +27,9 @@ from paperzoo.dmm import (
     retain_sample,
     scrub,
 )
-from paperzoo.dmm.bench import BENCHMARK, SMOKE
-from paperzoo.dmm.experiment import Config
+from paperzoo.dmm.bench import BENCHMARK, PAPER, SMOKE
+from paperzoo.dmm.experiment import Config, run_paper
+from paperzoo.dmm.resnet import ResNet9, fold_batchnorm
 from paperzoo.shared.testbeds.classify import MLP
 from paperzoo.shared.torch.many import stack_init
 
@@ -271,3 +272,69 @@ def test_smoke_is_deterministic():
 def test_bad_input_raises_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# ------------------------------------------------------------------------------------------------- paper scale
+def test_folded_resnet9_equals_the_batchnorm_model_in_evaluation():
+    torch.manual_seed(0)
+    model = ResNet9(width=4)
+    x = torch.rand(24, 3, 32, 32)
+    model.train()
+    model(x)  # running statistics move away from (0, 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
+    model.eval()
+    folded = ResNet9(width=4, norm="affine", eval_batch=10)  # also checks the input split
+    folded.load_state_dict(fold_batchnorm(model))
+    with torch.no_grad():
+        want, got = model(x), folded(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert want.std() > 0
+
+
+def test_paper_scale_runs_on_a_tiny_cifar_stand_in(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8),
+        "y_train": np.arange(40) % 10,
+        "x_test": rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
+        "y_test": np.arange(20) % 10,
+    }
+    np.savez(tmp_path / "tiny.npz", **arrays)
+    config = dataclasses.replace(
+        PAPER,
+        data=str(tmp_path / "tiny.npz"),
+        n_train=36,  # the first 36 of 40 training images
+        width=2,
+        epochs=1,
+        batch_size=16,
+        n_subset_models=6,
+        n_models=3,
+        n_om_oracles=2,
+        forget_sets=(("random4", "random", 4),),
+        sgd_lrs=(1e-2,),
+        sgd_epochs=(1,),
+        model_chunk=2,
+        eval_batch=16,
+        device="cpu",
+    )
+    assert not config.tune  # the official single-point matching grid
+    metrics = run_paper(config, 0).metrics
+    for method in ("do_nothing", "dm_direct", "dmm", "om", "ga", "gd", "ascent_descent", "scrub", "noise_floor"):
+        for split in ("forget", "retain", "val"):
+            assert np.isfinite(metrics[f"random4/{method}/{split}_p95"]), (method, split)
+    assert metrics["random4/klom_min"] >= 0.0
+    assert 0.0 <= metrics["random4/dmm/val_accuracy"] <= 1.0
+    # DMM moved the originals towards its targets (the official lr 5e-4, 5 epochs: a small but nonzero step)
+    assert metrics["random4/dmm/forget_mse_drop"] > 0.0
+    assert metrics["random4/om/lr"] == 5e-4 and metrics["random4/om/epochs"] == 5
+
+
+def test_paper_config_refuses_a_download_without_permission():
+    with pytest.raises(ValueError, match="allow_download"):
+        dataclasses.replace(PAPER, data="cifar10")
+    assert dataclasses.replace(PAPER, data="cifar10", allow_download=True).data == "cifar10"
+    with pytest.raises(ValueError, match="data"):
+        dataclasses.replace(PAPER, data="cifar10.tar")

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from paperzoo.dmm.datamodels import Datamodels, coherent_forget, fit_datamodels, half_subsets, random_forget
 from paperzoo.dmm.klom import klom, klom_report, margins
+from paperzoo.dmm.resnet import ResNet9, stack_states, train_resnet9
 from paperzoo.dmm.stacked import outputs_stacked, repeat_models
 from paperzoo.dmm.unlearn import (
     MatchConfig,
@@ -33,7 +36,7 @@ from paperzoo.dmm.unlearn import (
 from paperzoo.shared import Result
 from paperzoo.shared.data import load_digits_split
 from paperzoo.shared.seeding import derive
-from paperzoo.shared.testbeds.classify import MLP
+from paperzoo.shared.testbeds.classify import MLP, load_images
 from paperzoo.shared.torch.many import Params, train_many
 from paperzoo.shared.validate import check_non_negative, check_one_of, check_positive_int, check_range
 
@@ -75,6 +78,7 @@ class Config:
     forget_batch_size: int = 32
     accuracy_slack: float = 0.03
     bins: int = 20
+    model_chunk: int = 0  # originals unlearned per call (0: all at once); bounds the fine-tuning's memory
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -83,6 +87,7 @@ class Config:
         check_range("subset_fraction", self.subset_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         check_non_negative("kappa", self.kappa)
         check_positive_int("bins", self.bins)
+        check_non_negative("model_chunk", self.model_chunk)
         if not self.forget_sets or len({f[0] for f in self.forget_sets}) != len(self.forget_sets):
             raise ValueError("forget_sets must be non-empty with distinct names")
         for _, kind, size in self.forget_sets:
@@ -98,9 +103,80 @@ class Config:
         return any(len(g) > 1 for g in (self.match_lrs, self.match_epochs, self.sgd_lrs, self.sgd_epochs))
 
 
+@dataclass(frozen=True)
+class PaperConfig(Config):
+    """The paper scale: CIFAR-10 and ResNet-9 (:mod:`paperzoo.dmm.resnet`). ``data`` is the path of a ``.npz`` of
+    CIFAR-10 (``x_train``, ``y_train``, ``x_test``, ``y_test``: uint8 images (N, 32, 32, 3) and labels, as
+    :func:`paperzoo.shared.testbeds.classify.load_images` reads them), or ``"cifar10"``: torchvision's, downloaded
+    into ``data_dir``, only with ``allow_download``. The first ``n_train`` training images form S; the test images
+    are the validation points. ``hidden`` is unused (the width is ``width``)."""
+
+    data: str = "~/.cache/paperzoo/cifar10.npz"
+    data_dir: str = "~/.cache/paperzoo/cifar10"
+    allow_download: bool = False
+    width: int = 64
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    peak_epoch: float = 5.0
+    eval_batch: int = 1024
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int("width", self.width)
+        check_positive_int("eval_batch", self.eval_batch)
+        check_non_negative("weight_decay", self.weight_decay)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_inclusive=False)
+        if self.data == "cifar10":
+            if not self.allow_download:
+                raise ValueError("data='cifar10' downloads CIFAR-10: set allow_download=True or give a .npz path")
+        elif not self.data.endswith(".npz"):
+            raise ValueError(f"data must be 'cifar10' or the path of a .npz file, got {self.data!r}")
+
+
+def train_mlps(setting: Setting, seeds: list[int], rows: torch.Tensor, chunk: int = 1000) -> Params:
+    """MLPs trained by the config's SGD recipe on ``rows`` (``[M, n]`` train indices), vmapped, ``chunk`` at a time."""
+    c, d = setting.config, setting.data
+    parts = [
+        train_many(
+            lambda: MLP(64, c.hidden, 10),
+            seeds[i : i + chunk],
+            rows[i : i + chunk],
+            d["x_train"],
+            d["y_train"],
+            epochs=c.epochs,
+            batch_size=c.batch_size,
+            lr=c.lr,
+            momentum=c.momentum,
+        )
+        for i in range(0, len(seeds), chunk)
+    ]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def train_resnets(setting: Setting, seeds: list[int], rows: torch.Tensor) -> Params:
+    """ResNet-9s (BatchNorm) trained one at a time on ``rows``, folded and stacked (:mod:`paperzoo.dmm.resnet`)."""
+    c, d = setting.config, setting.data
+    recipe = {
+        "width": c.width,
+        "classes": 10,
+        "epochs": c.epochs,
+        "batch_size": c.batch_size,
+        "lr": c.lr,
+        "momentum": c.momentum,
+        "weight_decay": c.weight_decay,
+        "label_smoothing": c.label_smoothing,
+        "peak_epoch": c.peak_epoch,
+    }
+    states = []
+    for seed, row in zip(seeds, rows, strict=True):
+        row = row.to(d["x_train"].device)
+        states.append(train_resnet9(seed, d["x_train"][row], d["y_train"][row], **recipe))
+    return stack_states(states)
+
+
 @dataclass
 class Setting:
-    """What one base seed shares across forget sets."""
+    """What one base seed shares across forget sets; ``trainer(setting, seeds, rows)`` trains models from scratch."""
 
     config: Config
     seed: int
@@ -109,6 +185,7 @@ class Setting:
     originals: Params
     datamodels: Datamodels | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    trainer: Callable[[Setting, list[int], torch.Tensor], Params] = train_mlps
 
 
 def load_data(n_train: int) -> dict[str, torch.Tensor]:
@@ -130,32 +207,36 @@ def load_data(n_train: int) -> dict[str, torch.Tensor]:
     return t
 
 
-def train_models(setting: Setting, seeds: list[int], rows: torch.Tensor, chunk: int = 1000) -> Params:
-    """Models trained by the config's SGD recipe on ``rows`` (``[M, n]`` train indices), ``chunk`` at a time."""
-    c, d = setting.config, setting.data
-    parts = [
-        train_many(
-            lambda: MLP(64, c.hidden, 10),
-            seeds[i : i + chunk],
-            rows[i : i + chunk],
-            d["x_train"],
-            d["y_train"],
-            epochs=c.epochs,
-            batch_size=c.batch_size,
-            lr=c.lr,
-            momentum=c.momentum,
-        )
-        for i in range(0, len(seeds), chunk)
-    ]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+def load_cifar(config: PaperConfig) -> dict[str, torch.Tensor]:
+    """CIFAR-10 in [0, 1] (N, 3, 32, 32) on the config's device: the first ``n_train`` training images, the test
+    images as validation; ``x_eval``/``y_eval`` = train then val."""
+    source = config.data if config.data == "cifar10" else str(Path(config.data).expanduser())
+    images = load_images(source, config.data_dir, config.device)
+    if len(images["x_train"]) < config.n_train:
+        raise ValueError(f"n_train = {config.n_train} exceeds the {len(images['x_train'])} training images")
+    t = {"x_train": images["x_train"][: config.n_train], "y_train": images["y_train"][: config.n_train]}
+    t |= {"x_val": images["x_val"], "y_val": images["y_val"]}
+    t["x_eval"] = torch.cat([t["x_train"], t["x_val"]])
+    t["y_eval"] = torch.cat([t["y_train"], t["y_val"]]).cpu()
+    t["y_val"] = t["y_val"].cpu()
+    return t
+
+
+def train_models(setting: Setting, seeds: list[int], rows: torch.Tensor) -> Params:
+    """Models trained from scratch on ``rows`` (``[M, n]`` train indices) by the setting's trainer."""
+    return setting.trainer(setting, seeds, rows)
 
 
 def build_setting(config: Config, seed: int) -> Setting:
-    """Data, the N originals and the datamodels of one base seed."""
+    """Data, the N originals and the datamodels of one base seed (digits, MLPs)."""
     torch.manual_seed(derive(seed, "torch"))
     data = load_data(config.n_train)
-    n = config.n_train
-    setting = Setting(config, seed, data, MLP(64, config.hidden, 10), {})
+    return fit_setting(Setting(config, seed, data, MLP(64, config.hidden, 10), {}))
+
+
+def fit_setting(setting: Setting) -> Setting:
+    """Train the N originals and the half-subset models, fit the datamodels."""
+    config, seed, n = setting.config, setting.seed, setting.config.n_train
     t0 = time.perf_counter()
     setting.originals = train_models(
         setting,
@@ -166,8 +247,14 @@ def build_setting(config: Config, seed: int) -> Setting:
     masks = half_subsets(config.n_subset_models, n, config.subset_fraction, derive(seed, "subsets"))
     rows = torch.stack([m.nonzero().squeeze(1) for m in masks])
     t0 = time.perf_counter()
-    subset_models = train_models(setting, [derive(seed, "subset", j) for j in range(config.n_subset_models)], rows)
-    outputs = outputs_stacked(setting.template, subset_models, data["x_eval"])
+    seeds = [derive(seed, "subset", j) for j in range(config.n_subset_models)]
+    chunk = config.model_chunk or config.n_subset_models  # only the outputs of a chunk's models are kept
+    outputs = torch.cat(
+        [
+            eval_logits(setting, train_models(setting, seeds[i : i + chunk], rows[i : i + chunk]))
+            for i in range(0, len(seeds), chunk)
+        ]
+    )
     setting.timings["subset_models_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     setting.datamodels = fit_datamodels(masks, outputs, config.ridges)
@@ -224,27 +311,50 @@ def evaluate(setting: Setting, logits: torch.Tensor, oracle_margins: np.ndarray,
 
 
 def eval_logits(setting: Setting, params: Params) -> torch.Tensor:
-    return outputs_stacked(setting.template, params, setting.data["x_eval"])
+    """Every model's logits on the eval points (train then val), ``[M, n_eval, C]``, on the CPU, ``model_chunk``
+    models at a time (0: 256)."""
+    chunk = setting.config.model_chunk or 256
+    return outputs_stacked(setting.template, params, setting.data["x_eval"], chunk).cpu()
 
 
 def method_grid(setting: Setting, method: str, forget: torch.Tensor, om_targets: torch.Tensor, lrs, epochs):
-    """``{(lr, epochs): eval logits [N, n_eval, C]}`` of a fine-tuning method over a grid (one stack for the SGD
-    methods, one stack per learning rate for the Adam matching loop)."""
+    """``{(lr, epochs): eval logits [N, n_eval, C]}`` of a fine-tuning method over a grid, ``model_chunk`` originals
+    at a time (0: all)."""
+    n_models = setting.config.n_models
+    chunk = setting.config.model_chunk or n_models
+    parts = [
+        chunk_grid(
+            setting,
+            {k: v[i : i + chunk] for k, v in setting.originals.items()},
+            method,
+            forget,
+            om_targets,
+            lrs,
+            epochs,
+        )
+        for i in range(0, n_models, chunk)
+    ]
+    return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+
+
+def chunk_grid(setting: Setting, originals: Params, method, forget, om_targets, lrs, epochs) -> dict:
+    """:func:`method_grid` on the stacked ``originals`` (one stack for the SGD methods' learning-rate grid, one stack
+    per learning rate for the Adam matching loop)."""
     c, d, tpl = setting.config, setting.data, setting.template
-    x, y, n_models = d["x_train"], d["y_train"], c.n_models
+    x, y, n_models = d["x_train"], d["y_train"], next(iter(originals.values())).shape[0]
     results = {}
     if method in MATCH_METHODS:
         for lr in lrs:
             mc = MatchConfig(lr=lr, epochs=max(epochs))
             if method == "dmm":
-                effect = setting.datamodels.group_effect(forget)[: c.n_train]
-                saved, _ = dmm_unlearn(tpl, setting.originals, x, forget, effect, c.kappa, mc, epochs)
+                effect = setting.datamodels.group_effect(forget)[: c.n_train].to(x.device)
+                saved, _ = dmm_unlearn(tpl, originals, x, forget, effect, c.kappa, mc, epochs)
             else:
-                saved, _ = om_unlearn(tpl, setting.originals, x, forget, om_targets, mc, epochs)
+                saved, _ = om_unlearn(tpl, originals, x, forget, om_targets, mc, epochs)
             results |= {(lr, e): eval_logits(setting, p) for e, p in saved.items()}
         return results
-    stack = repeat_models(setting.originals, len(lrs))
-    rates = torch.tensor(lrs, dtype=torch.float32).repeat(n_models)
+    stack = repeat_models(originals, len(lrs))
+    rates = torch.tensor(lrs, dtype=torch.float32).repeat(n_models).to(x.device)
     common = {"lr": rates, "epochs": tuple(epochs)}
     batches = {"batch_size": c.unlearn_batch_size, "forget_batch_size": c.forget_batch_size}
     if method == "ga":
@@ -323,7 +433,7 @@ def time_requests(setting: Setting, forget: torch.Tensor) -> dict[str, float]:
     """One DMM request (one model, the official defaults) vs retraining one oracle on S \\ F, same process."""
     c = setting.config
     one = {k: v[:1] for k, v in setting.originals.items()}
-    effect = setting.datamodels.group_effect(forget)[: c.n_train]
+    effect = setting.datamodels.group_effect(forget)[: c.n_train].to(setting.data["x_train"].device)
     t0 = time.perf_counter()
     dmm_unlearn(setting.template, one, setting.data["x_train"], forget, effect, c.kappa, MatchConfig())
     request = time.perf_counter() - t0
@@ -334,10 +444,15 @@ def time_requests(setting: Setting, forget: torch.Tensor) -> dict[str, float]:
 
 
 def run(config: Config, seed: int) -> Result:
-    """The whole pipeline for one base seed: every method's KLoM per forget set and split."""
+    """The whole pipeline for one base seed (digits, MLPs): every method's KLoM per forget set and split."""
     torch.set_num_threads(1)
     start = time.perf_counter()
-    setting = build_setting(config, seed)
+    return run_pipeline(build_setting(config, seed), start)
+
+
+def run_pipeline(setting: Setting, start: float) -> Result:
+    """Every method's KLoM per forget set and split, the speed figures, on a built setting."""
+    config = setting.config
     metrics: dict[str, float] = {}
     for name, test, tune_set in forget_sets(setting):
         log.info("forget set %s (%d points)", name, len(test))
@@ -351,10 +466,12 @@ def run(config: Config, seed: int) -> Result:
     return Result(metrics=metrics)
 
 
-def run_paper(config: Config, seed: int) -> Result:
-    """The paper's CIFAR-10 / ResNet-9 setting: not wired (the stacked trainer needs a BatchNorm-free ResNet-9 and
-    the CIFAR loaders); refuses with the reason rather than running a stand-in."""
-    raise NotImplementedError(
-        "the paper scale (CIFAR-10 / ResNet-9, 20,000 datamodel models) is declared as a config only; "
-        "see papers/dmm/README.md, 'Paper scale'"
-    )
+def run_paper(config: PaperConfig, seed: int) -> Result:
+    """The paper's setting: CIFAR-10 (:func:`load_cifar`) and ResNet-9s trained one at a time with BatchNorm, folded
+    for the stacked unlearning loops (:mod:`paperzoo.dmm.resnet`); otherwise the pipeline of :func:`run`."""
+    start = time.perf_counter()
+    torch.manual_seed(derive(seed, "torch"))
+    data = load_cifar(config)
+    template = ResNet9(config.width, 10, norm="affine", eval_batch=config.eval_batch).to(config.device)
+    setting = Setting(config, seed, data, template, {}, trainer=train_resnets)
+    return run_pipeline(fit_setting(setting), start)
