@@ -44,6 +44,17 @@ def test_c_forward_equals_torch_forward(kind, tmp_path):
     out = np.empty((1, 2), dtype=np.float32)
     c_model.forward_one(np.ascontiguousarray(x[:1], dtype=np.float32), out)
     np.testing.assert_allclose(out[0], expected[0], atol=1e-5)
+    x32, bound_out = np.ascontiguousarray(x[1:2], dtype=np.float32), np.empty(2, dtype=np.float32)
+    step = c_model.bind(x32, bound_out)
+    step()
+    np.testing.assert_allclose(bound_out, expected[1], atol=1e-5)
+    x32[:] = x[2]  # the bound call reads the buffer's current contents
+    step()
+    np.testing.assert_allclose(bound_out, expected[2], atol=1e-5)
+    with pytest.raises(ValueError, match="x must be"):
+        c_model.forward_one(x[:1], out)  # float64: the raw-memory call would read garbage
+    with pytest.raises(ValueError, match="out must be"):
+        c_model.forward_one(np.ascontiguousarray(x[:1], dtype=np.float32), np.empty(1, dtype=np.float32))
 
 
 def test_generated_c_compiles_under_werror_which_is_active(tmp_path):

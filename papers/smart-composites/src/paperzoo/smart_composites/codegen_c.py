@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,8 @@ class CModel:
         _compile(cc, src, self._dir / "narx.so", flags, ("-shared", "-fPIC", "-lm"))
         lib = ctypes.CDLL(str(self._dir / "narx.so"))
         ptr = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
-        lib.narx_forward.argtypes = [ptr, ptr]
+        # raw addresses for the per-call path (an ndpointer argtype re-validates the array on every call: ~15 us)
+        lib.narx_forward.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         lib.narx_forward_batch.argtypes = [ptr, ptr, ctypes.c_int]
         self._lib = lib
 
@@ -197,5 +199,22 @@ class CModel:
         return out.astype(np.float64)
 
     def forward_one(self, x: np.ndarray, out: np.ndarray) -> None:
-        """One call of ``narx_forward`` on float32 C-contiguous buffers (the per-call latency measured in perf)."""
-        self._lib.narx_forward(x, out)
+        """One call of ``narx_forward`` on float32 C-contiguous buffers: ``x`` holds one regressor, ``out`` receives
+        the ``n_y`` outputs; ``ValueError`` on another dtype, layout or size (the C function reads and writes raw
+        memory)."""
+        self.bind(x, out)()
+
+    def bind(self, x: np.ndarray, out: np.ndarray) -> Callable[[], None]:
+        """``narx_forward`` bound to fixed buffers, as a control loop on a microcontroller calls it (static input and
+        output arrays): the buffers are checked once (as :meth:`forward_one`) and each call of the returned function
+        runs the C forward on their current contents (the per-call latency measured in perf)."""
+        for name, arr, size in (("x", x, self.n_inputs), ("out", out, self.n_y)):
+            if arr.dtype != np.float32 or not arr.flags.c_contiguous or arr.size != size:
+                raise ValueError(f"{name} must be a C-contiguous float32 array of {size} values")
+        if not out.flags.writeable:
+            raise ValueError("out must be writeable")
+
+        def call(forward=self._lib.narx_forward, x_ptr=x.ctypes.data, out_ptr=out.ctypes.data, _keep=(x, out)) -> None:
+            forward(x_ptr, out_ptr)  # _keep holds the buffers alive, so their addresses stay valid
+
+        return call
