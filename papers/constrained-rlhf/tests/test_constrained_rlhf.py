@@ -1,5 +1,5 @@
 """Tests of constrained RLHF: the multipliers against plain SGD, the mixing formulas, PPO pieces, PPO-SAT, the
-Nelder-Mead driver, the synthetic evaluation score, determinism, bad arguments, the paper scale's first steps."""
+Nelder-Mead driver, the synthetic evaluation score, determinism, bad arguments (the paper scale: test_paper.py)."""
 
 import dataclasses
 
@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from paperzoo.constrained_rlhf.bench import BENCHMARK, FullConfig, SmokeConfig, paper_config
+from paperzoo.constrained_rlhf.bench import BENCHMARK, FullConfig, SmokeConfig
 from paperzoo.constrained_rlhf.dialogue import (
     Dialogue,
-    ModelConfig,
-    PretrainConfig,
     WordTokenizer,
     meteor_like,
     repetition,
 )
-from paperzoo.constrained_rlhf.experiment import ArmRun, proxy_points, run_full
+from paperzoo.constrained_rlhf.experiment import ArmRun, proxy_points
 from paperzoo.constrained_rlhf.lagrange import LagrangeMultipliers, mixed_advantage, normalise
 from paperzoo.constrained_rlhf.nelder_mead import nelder_mead
 from paperzoo.constrained_rlhf.ppo import Mixing, PPOConfig, RewardModels, clipped_surrogate, stream_rewards
@@ -158,6 +156,20 @@ def test_ratio_is_one_before_the_first_update_and_runs_are_deterministic(tiny_ru
     assert curves[0]["lambda_meteor"][-1] != 0.0
 
 
+@pytest.mark.parametrize(("theta", "sign"), [(5.0, 1.0), (0.0, -1.0)])
+def test_learner_steps_equality_multipliers_towards_theta_and_mixes_with_them(tiny_run, theta, sign):
+    run = ArmRun(tiny_run, 0, Mixing("kl", thresholds=(theta, theta)), "equality")
+    run.step()  # every G_i (in (0, 1]) is below theta = 5 (above 0): each lambda rises (falls) from 0
+    lam = run.learner.multipliers.value
+    assert torch.all(torch.sign(lam) == sign)
+    adv = _streams(3, shape=(4, 5), seed=2)
+    mask = torch.ones(4, 5)
+    mask[:, :2] = 0
+    norm = normalise(adv, mask)
+    expected = (2 - lam.sum()) * norm[2] + lam[0] * norm[0] + lam[1] * norm[1]
+    torch.testing.assert_close(run.learner.advantage(adv, mask), expected)
+
+
 # ------------------------------------------------------------------------------------------ NM, E, theta
 def test_nelder_mead_finds_a_quadratic_minimum():
     def f(x):
@@ -213,23 +225,6 @@ def test_bad_arguments_raise():
         PPOConfig(lr=-1.0)
     with pytest.raises(ValueError, match="iterations"):
         FullConfig(iterations=15, eval_every=10)
-
-
-def test_paper_scale_first_steps():
-    config = dataclasses.replace(
-        paper_config(),
-        pretrain=PretrainConfig(model=ModelConfig(n_layer=1, n_embd=32, n_head=2, n_positions=64), steps=2),
-        ppo=dataclasses.replace(paper_config().ppo, batch_episodes=8, minibatch_episodes=8, epochs=1),
-        iterations=2,
-        eval_every=1,
-        eval_dialogues=8,
-        cache_dir=None,
-        device="cpu",
-    )
-    result = run_full(config, 0)
-    for arm in ("fixed_best", "sat", "mu_kl", "mu_all", "nm"):
-        assert np.isfinite(result.metrics[f"{arm}/final_E"])
-    assert len(result.series["mu_kl/E"]) == 3
 
 
 def test_declared_scales_validate():

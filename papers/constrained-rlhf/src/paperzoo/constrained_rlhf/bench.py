@@ -7,8 +7,9 @@
 - full (minutes, 2 cores): step 1, three fixed-weight PPO runs locate the proxy points theta; step 2 at equal
   environment steps: best fixed-weight PPO, PPO-SAT, constrained "kl" (equality at theta), constrained "all"
   (upper bounds at theta), NM-PPO; 3 seeds.
-- paper: the official dialog hyperparameters (GPT-2 small from config, lr 1e-6, KL 0.2, 100 iterations) on the
-  generated dialogues (DailyDialog and the real METEOR / intent models are not wired in: see the README).
+- paper: the official dialog setting: GPT-2 (hub) on DailyDialog (context of 5 turns), nltk METEOR and the
+  RoBERTa intent classifier as the two constrained components, step 2 at the official thresholds (METEOR 0.238,
+  intent 0.44), lr 1e-6, KL 0.2, top-k 20, 20 new tokens, 100 iterations.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from paperzoo.constrained_rlhf import experiment, perf, plots
+from paperzoo.constrained_rlhf.dailydialog import NLTK_DATA
 from paperzoo.constrained_rlhf.dialogue import ModelConfig, PretrainConfig
 from paperzoo.constrained_rlhf.ppo import COMPONENTS, PPOConfig
 from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse
-from paperzoo.shared.validate import check_positive, check_positive_int, check_range
+from paperzoo.shared.validate import check_one_of, check_positive, check_positive_int, check_range
 
 CACHE = "~/.cache/paperzoo/constrained-rlhf"
 
@@ -52,6 +54,29 @@ class SmokeConfig:
 
 
 @dataclass(frozen=True)
+class DailyDialogConfig:
+    """The paper's task (RL4LMs' dialog config). ``data``: ``"hub"`` (``datasets``, downloaded: the ``paper``
+    extra) or a folder of the original release's text files; the models are hub ids or local folders;
+    ``nltk_data``: ``"download"`` (fetch nltk's wordnet / punkt_tab when missing), ``"installed"`` or ``"none"``
+    (offline stand-ins: no synonym matches, no sentence splitting)."""
+
+    data: str = "hub"
+    hub_dataset: str = "li2017dailydialog/daily_dialog"  # RL4LMs' "daily_dialog", under its current name
+    hub_revision: str | None = None  # e.g. a Parquet revision where ``datasets`` no longer runs loading scripts
+    policy_model: str = "gpt2"
+    intent_model: str = "rajkumarrrk/roberta-daily-dialog-intent-classifier"
+    context_size: int = 5
+    max_prompt_length: int = 128
+    nltk_data: str = "download"
+    intent_batch: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("context_size", "max_prompt_length", "intent_batch"):
+            check_positive_int(name, getattr(self, name))
+        check_one_of("nltk_data", self.nltk_data, NLTK_DATA)
+
+
+@dataclass(frozen=True)
 class FullConfig:
     """The two-step protocol of the brief at CPU scale (see the README for every choice that could decide it)."""
 
@@ -69,9 +94,15 @@ class FullConfig:
     nm_tol: float = 0.01
     workers: int = 2
     cache_dir: str | None = CACHE
+    # theta of step 2 (METEOR, intent); None: located by step 1's fixed-weight runs
+    thresholds: tuple[float, ...] | None = None
+    # the task: None, the generated dialogues; set, DailyDialog with the real reward models (the paper scale)
+    dialog: DailyDialogConfig | None = None
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        if self.thresholds is not None and len(self.thresholds) != len(COMPONENTS):
+            raise ValueError(f"thresholds must hold one value per component {COMPONENTS}, got {self.thresholds}")
         for name in ("iterations", "eval_every", "eval_dialogues", "workers"):
             check_positive_int(name, getattr(self, name))
         if self.iterations % self.eval_every:
@@ -82,15 +113,22 @@ class FullConfig:
         check_positive("nm_tol", self.nm_tol)
 
 
+PAPER_THRESHOLDS = (0.238, 0.44)  # (METEOR, intent): the official dialog config's constraint thresholds
+
+
 def paper_config() -> FullConfig:
-    """The official dialog config: GPT-2 small (from config), lr 1e-6, n_steps 256 x 10 envs (~256 episodes),
-    batch 64 tokens (~8 episodes), 5 epochs, KL 0.2, 20 new tokens, 100 iterations, evaluation every 5."""
+    """The official dialog config: GPT-2 on DailyDialog (:class:`DailyDialogConfig`), thresholds METEOR 0.238 and
+    intent 0.44, lr 1e-6, n_steps 256 x 10 envs (~256 episodes), batch 64 tokens (~8 episodes), 5 epochs, KL 0.2,
+    top-k 20, 20 new tokens, 100 iterations, evaluation every 5 (``pretrain`` is unused: the base is GPT-2)."""
     return FullConfig(
-        pretrain=PretrainConfig(model=ModelConfig(n_layer=12, n_embd=768, n_head=12, n_positions=64), p_long=0.1),
-        ppo=PPOConfig(lr=1e-6, batch_episodes=256, minibatch_episodes=8, epochs=5, kl_coef=0.2, max_new_tokens=20),
+        ppo=PPOConfig(
+            lr=1e-6, batch_episodes=256, minibatch_episodes=8, epochs=5, kl_coef=0.2, max_new_tokens=20, top_k=20
+        ),
         iterations=100,
         eval_every=5,
         workers=1,
+        thresholds=PAPER_THRESHOLDS,
+        dialog=DailyDialogConfig(),
         device="cuda",
     )
 
@@ -174,5 +212,8 @@ BENCHMARK = Benchmark(
     ),
     plot={"full": plots.plot, "paper": plots.plot},
     perf=perf.perf,
-    paper_needs="a GPU (GPT-2 small, 100 iterations x 256 episodes per arm)",
+    paper_needs=(
+        "a GPU; GPT-2, the RoBERTa intent classifier and DailyDialog (hub, the `paper` extra's datasets, or its "
+        "text files) and nltk's wordnet / punkt_tab data, downloaded when missing"
+    ),
 )

@@ -84,6 +84,10 @@ class WordTokenizer:
             raise ValueError(f"text contains {bad[0]!r}, which the tokenizer cannot encode: {text!r}")
         return [self.bos_id] * bos + [self.index[w] for w in text.split()] + [self.eos_id] * eos
 
+    def prompt_ids(self, text: str) -> list[int]:
+        """The ids a prompt is fed to the policy as: ``<bos>`` then its words."""
+        return self.encode(text, bos=True)
+
     def decode(self, ids: Sequence[int]) -> list[str]:
         """The words of ``ids`` up to the first ``<eos>``, skipping ``<pad>`` and ``<bos>``."""
         out = []

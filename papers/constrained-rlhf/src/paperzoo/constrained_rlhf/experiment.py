@@ -11,19 +11,36 @@ full (and paper) run the brief's two steps from one pretrained base policy per s
 
 Every run of a seed starts from the same weights and sees the same rollout prompts; held-out evaluation samples
 the same test dialogues with the same generator seed. Sub-seeds come from :func:`paperzoo.shared.seeding.derive`.
+
+The paper scale runs the same two steps on DailyDialog (:mod:`paperzoo.constrained_rlhf.dailydialog`: GPT-2 from
+the hub, nltk METEOR, the RoBERTa intent classifier), with step 2 at the official thresholds (METEOR 0.238,
+intent 0.44) instead of the located ones, which it records as ``proxy/*``.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import random
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from paperzoo.constrained_rlhf.dailydialog import (
+    DialogRewards,
+    HFTokenizer,
+    IntentReward,
+    MeteorReward,
+    load_dailydialog,
+    nltk_resources,
+    sample_turns,
+)
 from paperzoo.constrained_rlhf.dialogue import (
     IntentClassifier,
     WordTokenizer,
@@ -51,34 +68,74 @@ def _quiet() -> None:
     logging.getLogger("transformers").setLevel(logging.ERROR)
 
 
+@dataclass(frozen=True)
+class World:
+    """What every run of a seed shares: a constructor of fresh copies of the base LM, the reward models (given
+    the frozen base copy), the training prompts (``prompts(n, seed)``) and the held-out test / validation sets."""
+
+    new_lm: Callable[[], nn.Module]
+    rewards: Callable[[nn.Module], Any]
+    prompts: Callable[[int, int], list]
+    test: list
+    val: list
+
+
 @functools.cache
-def _world(config: Any, seed: int) -> tuple[WordTokenizer, dict, IntentClassifier, list, list]:
-    """Tokenizer, base weights, the intent classifier, test and validation dialogues of one seed."""
+def _world(config: Any, seed: int) -> World:
+    """The generated dialogues (``config.dialog`` unset: the pretrained tiny GPT-2, the trained intent classifier)
+    or DailyDialog (:func:`_dialog_world`) of one seed."""
+    if getattr(config, "dialog", None) is not None:
+        return _dialog_world(config, seed)
     tok = WordTokenizer()
     state = pretrained_state(config.pretrain, tok, config.cache_dir)
     torch.manual_seed(derive(seed, "classifier"))
     clf = IntentClassifier(tok).fit(make_dialogues(2000, derive(seed, "classifier data")), l2=config.classifier_l2)
     test = make_dialogues(config.eval_dialogues, derive(seed, "test"))
     val = make_dialogues(config.eval_dialogues, derive(seed, "validation"))
-    return tok, state, clf, test, val
+
+    def new_lm() -> nn.Module:
+        lm = build_gpt2(config.pretrain.model, tok)
+        lm.load_state_dict(state)
+        return lm
+
+    return World(new_lm, lambda base: RewardModels(tok, clf, base), make_dialogues, test, val)
+
+
+def _dialog_world(config: Any, seed: int) -> World:
+    """The paper's task: DailyDialog (train prompts; ``eval_dialogues`` test / validation examples drawn per
+    seed), the hub policy LM (GPT-2) and reward models (nltk METEOR, the intent classifier)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    d = config.dialog
+    wordnet, words = nltk_resources(d.nltk_data)
+
+    def split(name: str) -> list:
+        return load_dailydialog(d.data, name, d.context_size, d.hub_dataset, d.hub_revision)
+
+    train = split("train")
+    test = sample_turns(split("test"), config.eval_dialogues, derive(seed, "test"))
+    val = sample_turns(split("validation"), config.eval_dialogues, derive(seed, "validation"))
+    tok = HFTokenizer(AutoTokenizer.from_pretrained(d.policy_model), d.max_prompt_length)
+    base = AutoModelForCausalLM.from_pretrained(d.policy_model).eval()
+    intent = IntentReward(d.intent_model, config.device, d.intent_batch)
+    rewards = DialogRewards(tok, MeteorReward(wordnet, words), intent, words)
+    return World(lambda: copy.deepcopy(base), lambda _: rewards, lambda n, s: sample_turns(train, n, s), test, val)
 
 
 def _learner(config: Any, seed: int, mixing: Mixing, kind: str | None) -> ConstrainedPPO:
     _quiet()
     configure(threads=1)
-    tok, state, clf, _, _ = _world(config, seed)
-    base = build_gpt2(config.pretrain.model, tok)
-    base.load_state_dict(state)
+    world = _world(config, seed)
+    base = world.new_lm().to(config.device)
     base.eval()
-    lm = build_gpt2(config.pretrain.model, tok)
-    lm.load_state_dict(state)
+    lm = world.new_lm()
     torch.manual_seed(derive(seed, "value heads"))
-    policy = PolicyWithValues(lm, len(COMPONENTS) + 1)
+    policy = PolicyWithValues(lm, len(COMPONENTS) + 1).to(config.device)
     mult = None
     if kind is not None:
         mult = LagrangeMultipliers(mixing.thresholds, kind, lr=config.lagrange_lr, momentum=config.lagrange_momentum)
-    gen = torch.Generator().manual_seed(derive(seed, "rollouts"))
-    return ConstrainedPPO(policy, base, RewardModels(tok, clf, base), config.ppo, mixing, mult, gen)
+    gen = torch.Generator(config.device).manual_seed(derive(seed, "rollouts"))
+    return ConstrainedPPO(policy, base, world.rewards(base), config.ppo, mixing, mult, gen)
 
 
 class ArmRun:
@@ -88,17 +145,19 @@ class ArmRun:
     def __init__(self, config: Any, seed: int, mixing: Mixing, kind: str | None = None) -> None:
         self.config, self.seed = config, seed
         self.learner = _learner(config, seed, mixing, kind)
-        _, _, _, self.test, self.val = _world(config, seed)
+        self.world = _world(config, seed)
+        self.test, self.val = self.world.test, self.world.val
         self.prompts = random.Random(derive(seed, "prompts"))
         self.iteration = 0
         self.curve: list[dict[str, float]] = [self.evaluate(self.test)]
         self.lambdas: list[list[float]] = []
 
     def evaluate(self, dialogues: list) -> dict[str, float]:
-        return self.learner.evaluate(dialogues, torch.Generator().manual_seed(derive(self.seed, "evaluation")))
+        gen = torch.Generator(self.config.device).manual_seed(derive(self.seed, "evaluation"))
+        return self.learner.evaluate(dialogues, gen)
 
     def step(self) -> None:
-        self.learner.iterate(make_dialogues(self.config.ppo.batch_episodes, self.prompts.randrange(2**31)))
+        self.learner.iterate(self.world.prompts(self.config.ppo.batch_episodes, self.prompts.randrange(2**31)))
         self.iteration += 1
         if self.learner.multipliers is not None:
             self.lambdas.append(self.learner.multipliers.value.tolist())
@@ -201,7 +260,9 @@ def arm_metrics(curve: dict[str, list[float]], theta: np.ndarray) -> dict[str, f
 
 
 def run_full(config: FullConfig, seed: int) -> Result:
-    """Step 1 (fixed weightings -> theta), then step 2 at equal environment steps; see the module docstring."""
+    """Step 1 (fixed weightings -> theta, unless ``config.thresholds`` gives theta: the paper scale's official
+    0.238 / 0.44), then step 2 at equal environment steps; see the module docstring. With ``config.dialog`` set the
+    task is DailyDialog with the real METEOR and intent rewards (the paper scale), else the generated dialogues."""
     _quiet()
     _world(config, seed)  # pretrain (or load) the base once, before the workers start
     fixed = run_jobs(
@@ -209,7 +270,8 @@ def run_full(config: FullConfig, seed: int) -> Result:
         config.workers,
         desc=f"seed {seed}: fixed-weight PPO",
     )
-    theta, peak_run, _ = proxy_points(fixed)
+    located, peak_run, _ = proxy_points(fixed)
+    theta = located if config.thresholds is None else np.array(config.thresholds, dtype=float)
     stacked = np.array([[v for c in fixed for v in c[f"V_{n}"]] for n in COMPONENTS])
     init = stacked[:, 0]
     span = np.maximum(stacked.max(1) - init, 1e-3)
@@ -222,6 +284,8 @@ def run_full(config: FullConfig, seed: int) -> Result:
     ]
     step2 = run_jobs(jobs, config.workers, desc=f"seed {seed}: constrained arms")
     metrics: dict[str, float] = {f"theta/{n}": float(t) for n, t in zip(COMPONENTS, theta, strict=True)}
+    if config.thresholds is not None:  # the given thresholds (the paper's); where step 1 located them
+        metrics |= {f"proxy/{n}": float(t) for n, t in zip(COMPONENTS, located, strict=True)}
     metrics |= {"base/E": fixed[0]["E"][0], **{f"base/V_{n}": fixed[0][f"V_{n}"][0] for n in COMPONENTS}}
     metrics["theta/peak_run"] = float(peak_run)
     series: dict[str, list[float]] = {}

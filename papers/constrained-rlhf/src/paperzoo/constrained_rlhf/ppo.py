@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -81,6 +82,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     max_new_tokens: int = 12
     temperature: float = 1.0
+    top_k: int = 0  # sample from the k most likely tokens (official 20); 0: the full vocabulary
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
@@ -94,6 +96,24 @@ class PPOConfig:
             check_non_negative(name, getattr(self, name))
         check_positive("max_grad_norm", self.max_grad_norm)
         check_positive("temperature", self.temperature)
+        check_non_negative("top_k", self.top_k)
+
+
+class TopK(nn.Module):
+    """The sampling view of a causal LM: the last position's logits outside the ``k`` largest set to -inf
+    (``generate``'s top-k warper); the PPO log-probs use the full distribution, as in RL4LMs."""
+
+    def __init__(self, lm: nn.Module, k: int) -> None:
+        super().__init__()
+        check_positive_int("k", k)
+        self.lm, self.k = lm, k
+
+    def forward(self, **kwargs: Any) -> Any:
+        out = self.lm(**kwargs)
+        last = out.logits[:, -1:]
+        kth = last.topk(min(self.k, last.shape[-1]), dim=-1).values[..., -1:]
+        out.logits = last.masked_fill(last < kth, float("-inf"))
+        return out
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,19 @@ class Scores:
     evaluation: torch.Tensor
     kl: torch.Tensor
     tokens: int
+
+
+class Rewards(Protocol):
+    """What the learner needs of a task's reward models: the tokenizer its replies are decoded with, per-episode
+    component rewards ``(N_components, B)`` and the evaluation score E ``(B,)`` (on the CPU)."""
+
+    tok: Any
+
+    def components(self, replies: Sequence[Any], dialogues: Sequence[Any]) -> torch.Tensor: ...
+
+    def evaluation(
+        self, replies: Sequence[Any], dialogues: Sequence[Any], base_logprob: torch.Tensor
+    ) -> torch.Tensor: ...
 
 
 class RewardModels:
@@ -169,7 +202,8 @@ def stream_rewards(
     Component i's episode reward sits on the reply's last token: min(r_i, theta_i) for PPO-SAT, r_i otherwise;
     for the "all" objective the KL penalty is added to every component stream (as the official code does)."""
     if mixing.mode == "sat":
-        components = torch.minimum(components, torch.tensor(mixing.thresholds, dtype=components.dtype)[:, None])
+        theta = torch.tensor(mixing.thresholds, dtype=components.dtype, device=components.device)
+        components = torch.minimum(components, theta[:, None])
     tokens = torch.stack([outcome_token_rewards(r, action_mask, torch.float32) for r in components])
     if mixing.mode == "all":
         tokens = tokens + kl_rewards
@@ -188,7 +222,7 @@ class ConstrainedPPO:
         self,
         policy: PolicyWithValues,
         ref_lm: nn.Module,
-        rewards: RewardModels,
+        rewards: Rewards,
         config: PPOConfig,
         mixing: Mixing,
         multipliers: LagrangeMultipliers | None = None,
@@ -201,16 +235,20 @@ class ConstrainedPPO:
         self.policy, self.ref_lm, self.rewards = policy, ref_lm, rewards
         self.config, self.mixing, self.multipliers = config, mixing, multipliers
         self.generator = generator
+        self.device = next(policy.parameters()).device
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
         self.tok = rewards.tok
 
     @torch.no_grad()
     def generate(self, dialogues: Sequence[Dialogue]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
-        """Sampled replies: full ids, full attention mask, action mask (aligned with logits 0..L-2), the words."""
+        """Sampled replies: full ids, full attention mask, action mask (aligned with logits 0..L-2), the replies
+        (top-k sampling when ``config.top_k`` > 0)."""
         tok = self.tok
-        ids, mask = left_pad([tok.encode(d.prompt, bos=True) for d in dialogues], tok.pad_id)
+        ids, mask = left_pad([tok.prompt_ids(d.prompt) for d in dialogues], tok.pad_id)
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        lm = TopK(self.policy.lm, self.config.top_k) if self.config.top_k else self.policy.lm
         new = sample(
-            self.policy.lm, ids, mask, self.config.max_new_tokens, tok.eos_id, tok.pad_id,
+            lm, ids, mask, self.config.max_new_tokens, tok.eos_id, tok.pad_id,
             self.config.temperature, self.generator,
         )  # fmt: skip
         ended = torch.cumsum((new == tok.eos_id).long(), dim=1)
@@ -230,10 +268,10 @@ class ConstrainedPPO:
         ref_logp, _ = token_logprobs_and_entropy(
             self.ref_lm(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits, ids
         )
-        comps = self.rewards.components(replies, dialogues)
+        comps = self.rewards.components(replies, dialogues).to(self.device)
         n_tok = action.sum(1).clamp(min=1)
         base_mean = (ref_logp * action).sum(1) / n_tok
-        evaluation = self.rewards.evaluation(replies, dialogues, base_mean)
+        evaluation = self.rewards.evaluation(replies, dialogues, base_mean.cpu())
         kl = ((logp - ref_logp) * action).sum(1)
         return comps, evaluation, kl, logp, values[:, :, :-1], ref_logp
 
@@ -252,13 +290,14 @@ class ConstrainedPPO:
         """The mixed advantage of one minibatch from its raw per-stream GAE advantages (K, B, L-1)."""
         mode = self.mixing.mode
         if mode in ("fixed", "sat"):
-            w = torch.tensor([*self.mixing.weights, 1.0])[:, None, None]
+            w = torch.tensor([*self.mixing.weights, 1.0], device=adv.device)[:, None, None]
             return normalise((w * adv).sum(0, keepdim=True), mask)[0]
         norm = normalise(adv, mask)
         assert self.multipliers is not None
+        lam = self.multipliers.value.to(adv.device)
         if mode == "task":
-            return mixed_advantage(norm[:2], self.multipliers.value, "task")
-        return mixed_advantage(norm[:-1], self.multipliers.value, mode, kl=norm[-1])
+            return mixed_advantage(norm[:2], lam, "task")
+        return mixed_advantage(norm[:-1], lam, mode, kl=norm[-1])
 
     def update(self, batch: Batch) -> dict[str, float]:
         """``epochs`` passes of shuffled minibatches; each: one Adam step, then one multiplier step."""
@@ -266,7 +305,7 @@ class ConstrainedPPO:
         n = batch.ids.shape[0]
         stats: dict[str, list[float]] = {"clip_fraction": [], "value_loss": [], "lagrange_loss": []}
         for _ in range(c.epochs):
-            order = torch.randperm(n, generator=self.generator)
+            order = torch.randperm(n, generator=self.generator, device=self.device)
             for start in range(0, n, c.minibatch_episodes):
                 idx = order[start : start + c.minibatch_episodes]
                 m = batch.action_mask[idx]
@@ -297,7 +336,7 @@ class ConstrainedPPO:
                     g = (togo * m).sum((-2, -1)) / m.sum().clamp(min=1)
                     if self.mixing.mode == "task":
                         g = g[1:]
-                    stats["lagrange_loss"].append(self.multipliers.step(g))
+                    stats["lagrange_loss"].append(self.multipliers.step(g.cpu()))
         return {k: sum(v) / len(v) for k, v in stats.items() if v}
 
     def iterate(self, dialogues: Sequence[Dialogue]) -> dict[str, float]:
