@@ -110,6 +110,38 @@ def test_pbe_jacobian_pattern_misses_only_the_rank_one_total_mass_coupling(refer
     assert np.abs(np.diagonal(J[:20, :20], 1)).max() > 0  # neighbour couplings are in the pattern
 
 
+def test_lsoda_moment_path_matches_the_bdf_path_to_its_tolerance():
+    # the moment ODE's default integrator (ODEPACK LSODA) against the previous one (scipy's BDF), both at rtol 1e-6,
+    # and both against a tight BDF reference (rtol 1e-9): same results within a few tolerances, LSODA no less accurate
+    rng = np.random.default_rng(3)
+    ic = sample_initial_conditions(3, rng)
+    profiles = sample_jacket_profiles(ic.T0, 24, rng)
+    default = simulate_moments(ic, profiles)
+    lsoda = simulate_moments(ic, profiles, Solver(method="LSODA"))
+    bdf = simulate_moments(ic, profiles, Solver(method="BDF"))
+    tight = simulate_moments(ic, profiles, Solver(rtol=1e-9, method="BDF")).hourly()
+    np.testing.assert_array_equal(default.moments, lsoda.moments)  # LSODA is the moment model's default
+    assert not np.array_equal(lsoda.moments, bdf.moments)  # ... and a different integrator from BDF
+    errors = {}
+    for name, tr in (("lsoda", lsoda.hourly()), ("bdf", bdf.hourly())):
+        errors[name] = np.abs(tr[..., 0] / tight[..., 0] - 1.0).max()
+        assert np.abs(tr[..., 1] - tight[..., 1]).max() < 2e-5  # c, kg/kg slurry
+    assert max(errors.values()) < 2e-5 and errors["lsoda"] <= 2 * errors["bdf"]
+    np.testing.assert_allclose(lsoda.hourly()[..., 0], bdf.hourly()[..., 0], rtol=2e-5)
+    mass = lsoda.c + KV * RHO_C * lsoda.moments[..., 3]  # Adams steps keep the linear invariant too
+    assert np.ptp(mass, axis=1).max() / mass[:, 0].min() < 1e-6
+
+
+def test_pbe_keeps_bdf_by_default_and_lsoda_agrees(reference_ic, reference_profile):
+    grid = Grid(40)
+    default = simulate_pbe(reference_ic, reference_profile[:, :6], grid=grid)
+    bdf = simulate_pbe(reference_ic, reference_profile[:, :6], Solver(method="BDF"), grid)
+    lsoda = simulate_pbe(reference_ic, reference_profile[:, :6], Solver(method="LSODA"), grid)
+    np.testing.assert_array_equal(default.moments, bdf.moments)
+    assert not np.array_equal(lsoda.moments, bdf.moments)
+    np.testing.assert_allclose(lsoda.hourly(), bdf.hourly(), rtol=2e-5)
+
+
 def test_samplers_respect_their_ranges():
     rng = np.random.default_rng(1)
     ic = sample_initial_conditions(500, rng)
@@ -132,6 +164,11 @@ def test_samplers_respect_their_ranges():
         (lambda: InitialConditions(0.7, 0.0, 100.0, 10.0, 38.0), "seed_fraction"),
         (lambda: simulate_moments(InitialConditions(0.7, 0.1, 100.0, 10.0, 38.0), np.array([[45.0]])), "T_j"),
         (lambda: MomentModel() and advance(MomentModel(), np.ones((1, 7)), 30.0, seconds=0.0), "seconds"),
+        (lambda: Solver(method="RK45"), "method"),
+        (lambda: Solver(method="bdf"), "method"),
+        (lambda: Solver(rtol=0.0), "rtol"),
+        (lambda: Solver(atol_scale=-1e-3), "atol_scale"),
+        (lambda: Solver(outputs_per_hour=0), "outputs_per_hour"),
     ],
 )
 def test_bad_plant_arguments_raise(make, name):

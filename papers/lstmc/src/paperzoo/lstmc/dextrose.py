@@ -11,7 +11,9 @@ Kinetics (size-independent growth, so the moments close exactly):
 Two plants share them: the 7-state moment ODE (``dmu_0/dt = B``, ``dmu_j/dt = j G mu_{j-1} + B L0^j``,
 ``dc/dt = -k_v rho_c (3 G mu_2 + B L0^3)``) and the population balance ``dF/dt + G dF/dL = 0`` on ``n_cells``
 cells (the authors' central scheme, inflow ``G F(L0) = B``, last cell one-sided). Both run many batches at once
-(one block-diagonal BDF system per hour of piecewise-constant jacket temperature).
+(one block-diagonal system per hour of piecewise-constant jacket temperature), through one integrator interface
+(:func:`advance`, :class:`Solver`): scipy's BDF (``solve_ivp``, the PBE's default) or ODEPACK's LSODA (``odeint``,
+the moment ODE's default).
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.integrate import solve_ivp
+from scipy.integrate import odeint, solve_ivp
 
-from paperzoo.shared.validate import check_non_negative, check_positive, check_positive_int, check_range
+from paperzoo.shared.validate import (
+    check_non_negative,
+    check_one_of,
+    check_positive,
+    check_positive_int,
+    check_range,
+)
 
 KV = 1.0  # volume shape factor (cubic)
 RHO_C = 1540.0  # crystal density, kg/m^3
@@ -169,9 +177,11 @@ def check_jacket(T_j: np.ndarray) -> np.ndarray:
 
 
 class _Model:
-    """A batched plant: state layout, right-hand side, Jacobian sparsity of one batch and the size readout."""
+    """A batched plant: state layout, right-hand side, Jacobian sparsity of one batch, the size readout and the
+    integrator it uses when the :class:`Solver` names none (``method``)."""
 
     n_state: int
+    method: str
 
     def rhs(self, y: np.ndarray, T_j: np.ndarray) -> np.ndarray:  # y (N, n_state) -> dy/dt
         raise NotImplementedError
@@ -187,21 +197,27 @@ class _Model:
         return np.maximum(np.abs(y).max(axis=0), 1e-300)
 
 
+_ORDERS = np.arange(1.0, 5.0)  # j = 1..4
+_L0_POWERS = L0**_ORDERS
+
+
 class MomentModel(_Model):
-    """State ``[mu_0, ..., mu_4, c, T]``: the exact moment closure of the size-independent-growth PBE."""
+    """State ``[mu_0, ..., mu_4, c, T]``: the exact moment closure of the size-independent-growth PBE. Integrated by
+    LSODA unless told otherwise: the system is not stiff at these tolerances (LSODA stays on its Adams method), and
+    ODEPACK's Fortran steps cost far less than ``solve_ivp``'s Python BDF steps (see ``perf.py``)."""
 
     n_state = 7
+    method = "LSODA"
 
     def rhs(self, y: np.ndarray, T_j: np.ndarray) -> np.ndarray:
-        mu, c, T = y[:, :5], y[:, 5], y[:, 6]
-        M_T = KV * RHO_C * mu[:, 3]
+        c, T = y[:, 5], y[:, 6]
+        M_T = KV * RHO_C * y[:, 3]
         S = supersaturation(c, T, M_T)
         G, B = growth_rate(S, T), nucleation_rate(S, M_T)
         dy = np.empty_like(y)
         dy[:, 0] = B
-        for j in range(1, 5):
-            dy[:, j] = j * G * mu[:, j - 1] + B * L0**j
-        dy[:, 5] = -KV * RHO_C * (3.0 * G * mu[:, 2] + B * L0**3)
+        dy[:, 1:5] = _ORDERS * G[:, None] * y[:, :4] + B[:, None] * _L0_POWERS  # j G mu_{j-1} + B L0^j
+        dy[:, 5] = -KV * RHO_C * (3.0 * G * y[:, 2] + B * L0**3)
         dy[:, 6] = (T_j - T) / TAU
         return dy
 
@@ -221,7 +237,10 @@ class PopulationBalance(_Model):
     (i = 0: ``G F_{-1} := B`` over ``L_1 - L_0``; last cell one-sided), ``dc/dt = -3 k_v rho_c G mu_2 - B L0^3 k_v
     rho_c``. The Jacobian pattern given to BDF is tridiagonal in F plus the c and T columns and the c row; the
     rank-one coupling of every cell to every other through ``M_T`` (in S and B) is left out, which keeps the
-    Jacobian sparse: BDF's Newton iteration needs only an approximate Jacobian."""
+    Jacobian sparse: BDF's Newton iteration needs only an approximate Jacobian. Integrated by BDF unless told
+    otherwise (the issue's solver; LSODA is available through :class:`Solver`)."""
+
+    method = "BDF"
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
@@ -282,46 +301,82 @@ def mean_size_um(mu: np.ndarray, definition: str = "L43") -> np.ndarray:
     raise ValueError(f"definition must be 'L43' or 'L10', got {definition!r}")
 
 
+METHODS = (None, "BDF", "LSODA")  # None: the model's own
+
+
 @dataclass(frozen=True)
 class Solver:
-    """BDF settings: ``rtol`` and ``atol_scale`` (absolute tolerance per state = ``rtol * atol_scale * scale``,
-    ``scale`` the largest initial magnitude of that state over the batch)."""
+    """Integrator settings: ``method`` (``"BDF"``: scipy's ``solve_ivp`` BDF with the model's ``jac_sparsity``;
+    ``"LSODA"``: ODEPACK's LSODA through ``odeint``, Adams/BDF switching, banded Jacobian covering the diagonal
+    blocks; None: the model's own ``method``), ``rtol`` and ``atol_scale`` (absolute tolerance per state = ``rtol *
+    atol_scale * scale``, ``scale`` the largest initial magnitude of that state over the batch); outputs every
+    ``3600 / outputs_per_hour`` s."""
 
     rtol: float = 1e-6
     atol_scale: float = 1e-3
     outputs_per_hour: int = 6  # outputs every 600 s
+    method: str | None = None
 
     def __post_init__(self) -> None:
         check_positive("rtol", self.rtol)
         check_positive("atol_scale", self.atol_scale)
         check_positive_int("outputs_per_hour", self.outputs_per_hour)
+        check_one_of("method", self.method, METHODS)
 
 
 DEFAULT_SOLVER = Solver()
+LSODA_MAX_STEPS = 100_000  # per output interval: no practical cap, as solve_ivp's BDF has none
 
 
 def advance(
     model: _Model, y: np.ndarray, T_j: np.ndarray, solver: Solver = DEFAULT_SOLVER, seconds: float = HOUR
 ) -> np.ndarray:
-    """Integrate a batch of states ``y`` (N, n_state) for ``seconds`` at constant jacket ``T_j`` (N,) with BDF
-    (one block-diagonal system, its ``jac_sparsity`` given); returns the states at the ``outputs_per_hour`` output
-    times, shape (outputs, N, n_state), NaN replaced by 0."""
+    """Integrate a batch of states ``y`` (N, n_state) for ``seconds`` at constant jacket ``T_j`` (N,) as one
+    block-diagonal system (BDF: its ``jac_sparsity`` given; LSODA: a band of half-width ``n_state - 1``, which holds
+    every diagonal block); returns the states at the ``outputs_per_hour`` output times, shape (outputs, N, n_state).
+    NaN in the right-hand side is replaced by 0 (the authors' ``NaN -> 0``; +-inf by the largest floats, as numpy's
+    ``nan_to_num`` does)."""
     check_positive("seconds", seconds)
     T_j = check_jacket(np.broadcast_to(T_j, (len(y),)))
     n, m = y.shape
     atol = np.tile(solver.rtol * solver.atol_scale * model.scale(y), n)
-    pattern = sparse.block_diag([model.block_pattern()] * n, format="csr")
 
     def f(_t: float, flat: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(model.rhs(flat.reshape(n, m), T_j), nan=0.0).ravel()
+        dy = model.rhs(flat.reshape(n, m), T_j)
+        # nan_to_num only where needed: the same values, without its copy and checks on every finite call
+        return (dy if np.isfinite(dy).all() else np.nan_to_num(dy, nan=0.0)).ravel()
 
-    times = np.linspace(0.0, seconds, solver.outputs_per_hour + 1)[1:]
+    times = np.linspace(0.0, seconds, solver.outputs_per_hour + 1)
+    if (solver.method or model.method) == "LSODA":
+        ys, info = odeint(
+            f,
+            y.ravel(),
+            times,
+            rtol=solver.rtol,
+            atol=atol,
+            ml=m - 1,
+            mu=m - 1,
+            mxstep=LSODA_MAX_STEPS,
+            full_output=True,
+            tfirst=True,
+        )
+        if info["message"] != "Integration successful.":
+            raise RuntimeError(f"LSODA failed: {info['message']}")
+        return ys[1:].reshape(len(times) - 1, n, m)
+    pattern = sparse.block_diag([model.block_pattern()] * n, format="csr")
     sol = solve_ivp(
-        f, (0.0, seconds), y.ravel(), method="BDF", t_eval=times, rtol=solver.rtol, atol=atol, jac_sparsity=pattern
+        f,
+        (0.0, seconds),
+        y.ravel(),
+        method="BDF",
+        t_eval=times[1:],
+        rtol=solver.rtol,
+        atol=atol,
+        jac_sparsity=pattern,
     )
     if not sol.success:
         raise RuntimeError(f"BDF failed: {sol.message}")
-    return sol.y.T.reshape(len(times), n, m)
+    return sol.y.T.reshape(len(times) - 1, n, m)
 
 
 @dataclass
