@@ -20,19 +20,22 @@ from paperzoo.dextrack import (
     build_reference,
     homotopy_candidates,
     homotopy_chain,
+    nearest_references,
     quat_distance,
     rollout,
     tracking_reward,
     train_bc,
 )
-from paperzoo.dextrack.flywheel import make_env, make_ppo
+from paperzoo.dextrack.flywheel import FlywheelConfig, make_env, make_ppo
 from paperzoo.dextrack.hand_env import obs_dim
+from paperzoo.dextrack.refs import RANGES
 from paperzoo.shared.torch import configure
 
 configure(threads=1, deterministic=True)
 
 H = 6  # a short horizon keeps the tests fast
 OBS = obs_dim()
+RANGE_KEYS = tuple(RANGES)
 TINY = PPOConfig(n_envs=2, updates=1, n_epochs=2, batch_size=6, net_arch=(16,))
 
 
@@ -97,19 +100,19 @@ def test_zero_residual_gives_the_next_reference_targets_exactly(refs):
 
 
 def test_cumulative_residual_is_the_running_sum_and_relative_adds_to_q(refs):
-    env = HandTrackingVecEnv(refs[:1], 1, residual_scale=0.05)
+    s = np.array([0.05] * 4 + [0.3] * 6)  # palm slides and yaw, finger hinges
+    env = HandTrackingVecEnv(refs[:1], 1, residual_scale=0.05, finger_residual_scale=0.3)
     env.reset()
     actions = np.random.default_rng(0).uniform(-1.5, 1.5, (3, 1, 10))
     for t, a in enumerate(actions):
         env.step(a)
-        np.testing.assert_allclose(
-            env.datas[0].ctrl, refs[0].hand[t + 1] + 0.05 * np.clip(actions[: t + 1], -1, 1).sum(0)[0]
-        )
-    rel = HandTrackingVecEnv(refs[:1], 1, action_space="relative", residual_scale=0.05)
+        running_sum = np.clip(actions[: t + 1], -1, 1).sum(0)[0]
+        np.testing.assert_allclose(env.datas[0].ctrl, refs[0].hand[t + 1] + s * running_sum)
+    rel = HandTrackingVecEnv(refs[:1], 1, action_space="relative", residual_scale=0.05, finger_residual_scale=0.3)
     rel.reset()
     q = rel.datas[0].qpos[:10].copy()
     rel.step(actions[0])
-    np.testing.assert_allclose(rel.datas[0].ctrl, q + 0.05 * np.clip(actions[0, 0], -1, 1))
+    np.testing.assert_allclose(rel.datas[0].ctrl, q + s * np.clip(actions[0, 0], -1, 1))
 
 
 def test_env_determinism_and_generator_reproducible(refs):
@@ -176,12 +179,13 @@ def test_bc_loss_zero_at_the_mean_and_bc_training_lowers_it(refs):
 def test_homotopy_with_lambda_one_only_is_direct_tracking(refs):
     direct = Specialist(refs[0], TINY, 7)
     ok_d, demo_d = direct.solve()
-    ok_h, demo_h, state = homotopy_chain(refs[0], (1.0,), TINY, 7)
-    assert ok_d == ok_h and (demo_d is None) == (demo_h is None)
+    one = homotopy_chain(refs[0], (1.0,), TINY, 7)
+    assert ok_d == one.solved and one.stages == [ok_d] and (demo_d is None) == (one.demo is None)
     for name, value in direct.model.policy.state_dict().items():
-        assert torch.equal(value, state[name])
-    _, _, chained = homotopy_chain(refs[0], (0.5, 1.0), TINY, 7)  # a real chain trains differently
-    assert not all(torch.equal(v, chained[k]) for k, v in state.items())
+        assert torch.equal(value, one.state[name])
+    chained = homotopy_chain(refs[0], (0.5, 1.0), TINY, 7)  # a real chain trains differently
+    assert len(chained.stages) == 2
+    assert not all(torch.equal(v, chained.state[k]) for k, v in one.state.items())
 
 
 def test_homotopy_chain_ends_at_the_reference_and_holds_no_test_reference(refs):
@@ -193,6 +197,45 @@ def test_homotopy_chain_ends_at_the_reference_and_holds_no_test_reference(refs):
     assert all(c.params.size not in test_sizes and c.params.size == refs[0].params.size for c in chain)
     with pytest.raises(ValueError, match="lambdas"):
         homotopy_candidates(refs[0], (0.0, 0.5))
+
+
+def test_nearest_references_by_scaled_parameters():
+    pool_refs = ReferenceGenerator("train", H).sample(6, 3)
+    ref = pool_refs[0]
+    pool = dict(enumerate(pool_refs))
+    nearest = nearest_references(ref, pool, 3)
+    assert 0 not in nearest and len(nearest) == 3  # the reference itself is no candidate
+    d = {j: np.linalg.norm(r.params.descriptor() - ref.params.descriptor()) for j, r in pool.items() if j != 0}
+    assert nearest == sorted(d, key=d.get)[:3]  # an independent ranking
+    assert nearest_references(ref, {}, 2) == [] and nearest_references(ref, pool, 0) == []
+    twin = replace(ref.params, lift=ref.params.lift + 1e-4)  # a near-copy is the nearest
+    assert nearest_references(ref, {**pool, 9: build_reference(twin, H)}, 1) == [9]
+    lo = np.array([0.03, -0.1, -0.1, -np.pi / 2, 0.024, 0.05, 0.6, 0.0])
+    params = ReferenceGenerator("test", H).sample_params(50, 0) + ReferenceGenerator("train", H).sample_params(50, 0)
+    assert all(np.all((p.descriptor() >= 0) & (p.descriptor() <= 1)) for p in params)
+    np.testing.assert_allclose(replace(ref.params, **dict(zip(RANGE_KEYS, lo, strict=True))).descriptor(), 0.0)
+
+
+def test_flywheel_homotopy_candidates_are_solved_train_references(refs, monkeypatch):
+    import paperzoo.dextrack.flywheel as fw
+
+    fly = fw.Flywheel(refs, fw.FlywheelConfig(specialist=TINY, homotopy_lambdas=(0.5, 1.0)), 0)
+    fly.solutions = {1: make_ppo(make_env(refs, 2, TINY), TINY, 1).policy.state_dict()}
+    used = []
+    real = fw.Specialist
+
+    def spy(ref, cfg, seed, init=None):
+        used.append((ref, init))
+        return real(ref, cfg, seed, init)
+
+    monkeypatch.setattr(real, "solve", lambda self: (False, None))  # every attempt fails: all candidates are tried
+    monkeypatch.setattr(fw, "Specialist", spy)
+    fly.solve_by_homotopy(0, TINY, None)
+    # first the neighbour chain tau_1 -> tau_0 (warm-started from tau_1's weights), then the interpolation chain
+    assert used[0][0] is refs[0] and used[0][1] is fly.solutions[1]
+    assert len(used) == 1 + 2 and used[1][1] is None and np.array_equal(used[2][0].hand, refs[0].hand)
+    assert fly.homotopy == {"attempts": 1, "solved": 0, "neighbour_solved": 0, "easy_solved": 0}
+    assert 0 not in fly.demos
 
 
 def test_split_by_object_size_is_disjoint():
@@ -223,6 +266,12 @@ def test_bad_input_raises_naming_the_argument(refs):
         HandTrackingVecEnv(refs, 1, residual_scale=0.0)
     with pytest.raises(ValueError, match="residual_scale"):
         PPOConfig(residual_scale=-1.0)
+    with pytest.raises(ValueError, match="finger_residual_scale"):
+        HandTrackingVecEnv(refs, 1, finger_residual_scale=0.0)
+    with pytest.raises(ValueError, match="finger_residual_scale"):
+        PPOConfig(finger_residual_scale=-0.1)
+    with pytest.raises(ValueError, match="homotopy_neighbours"):
+        FlywheelConfig(homotopy_neighbours=-1)
     with pytest.raises(ValueError, match="lambda_il"):
         RLILPPO("MlpPolicy", make_env(refs, 1, TINY), lambda_il=-0.1, n_steps=H, batch_size=6, device="cpu")
     with pytest.raises(ValueError, match="horizon"):
@@ -238,7 +287,6 @@ def test_bad_input_raises_naming_the_argument(refs):
 
 def test_full_runner_on_a_tiny_stand_in_produces_every_claim_metric():
     from paperzoo.dextrack.bench import BENCHMARK, FullConfig, full_claims
-    from paperzoo.dextrack.flywheel import FlywheelConfig
 
     paper = BENCHMARK.scales["paper"]
     assert paper.flywheel.lambda_il == 5e-4 and paper.flywheel.generalist.n_epochs == 5
@@ -250,6 +298,7 @@ def test_full_runner_on_a_tiny_stand_in_produces_every_claim_metric():
     )
     metrics = BENCHMARK.run["full"](tiny, 0).metrics
     claimed = {"rlil/success", "ppo_only/success", "bc_only/success", "playback/success", "flywheel/homotopy_solved"}
+    claimed |= {"flywheel/homotopy_attempts", "flywheel/homotopy_neighbour_solved", "flywheel/homotopy_easy_solved"}
     assert claimed <= set(metrics)
     assert metrics["flywheel/demos_round1"] >= metrics["flywheel/demos_round0"]
     assert len(full_claims(tiny)) == 5

@@ -7,6 +7,7 @@ RL+IL PPO (:class:`RLILPPO`, L = L_PPO + λ_IL‖μ(o) − a*‖²), specialists
 """
 
 from paperzoo.dextrack.flywheel import (
+    ChainResult,
     Demo,
     Flywheel,
     FlywheelConfig,
@@ -15,6 +16,7 @@ from paperzoo.dextrack.flywheel import (
     evaluate,
     homotopy_candidates,
     homotopy_chain,
+    nearest_references,
     rollout,
 )
 from paperzoo.dextrack.hand_env import HandTrackingEnv, HandTrackingVecEnv, RewardConfig, quat_distance, tracking_reward
@@ -23,6 +25,7 @@ from paperzoo.dextrack.rlil import RLILPPO, bc_loss, train_bc
 
 __all__ = [
     "RLILPPO",
+    "ChainResult",
     "Demo",
     "Flywheel",
     "FlywheelConfig",
@@ -39,6 +42,7 @@ __all__ = [
     "evaluate",
     "homotopy_candidates",
     "homotopy_chain",
+    "nearest_references",
     "quat_distance",
     "rollout",
     "tracking_reward",

@@ -90,9 +90,9 @@ def run_full(config: Any, seed: int) -> Result:
     metrics.update(_policy_metrics("rlil_round0", evaluate(gen0.policy, test, g)))
     t0 = time.process_time()
     metrics["flywheel/demos_round1"] = float(fly.round1(gen0))
-    metrics["flywheel/homotopy_solved"] = float(fly.homotopy_solved)
+    metrics.update({f"flywheel/homotopy_{k}": float(v) for k, v in fly.homotopy.items()})
     times["round1_specialists"] = time.process_time() - t0
-    log.info("seed %d: round 1: %d demos, %d by homotopy", seed, len(fly.demos), fly.homotopy_solved)
+    log.info("seed %d: round 1: %d demos, homotopy %s", seed, len(fly.demos), fly.homotopy)
     arms = {}
     t0 = time.process_time()
     arms["rlil"] = fly.train_generalist(fw_cfg.lambda_il, "rlil1").policy

@@ -6,8 +6,11 @@
   rollout becomes a demonstration (observations, actions) that replays bit for bit.
 - ``homotopy_chain``: track τ(λ_1), ..., τ(λ_K = 1) in turn, each warm-started from the previous solution, τ(λ) moving
   the motion and object mass from an easy variant (λ = 0) to the hard reference (λ = 1).
+- ``nearest_references``: the k solved train references nearest to a failing one; each gives the chain τ_j → τ_i
+  (τ_j's specialist warm-starts τ_i's), the paper's homotopy candidates among other tracking tasks.
 - ``Flywheel``: round 0 specialists → demos; generalist RL+IL; round 1 specialists warm-started from the generalist
-  and homotopy on the failures → more demos.
+  on the failures, then homotopy (neighbour chains, then the interpolation chain) on those still failing → more
+  demos.
 """
 
 from __future__ import annotations
@@ -46,18 +49,22 @@ class PPOConfig:
     net_arch: tuple[int, ...] = (128, 128)
     action_space: str = "cumulative_residual"
     residual_scale: float = 0.04
+    finger_residual_scale: float = 0.2
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
         for name in ("n_envs", "updates", "n_epochs", "batch_size"):
             check_positive_int(name, getattr(self, name))
-        if self.residual_scale <= 0:
-            raise ValueError(f"residual_scale must be > 0, got {self.residual_scale}")
+        for name in ("residual_scale", "finger_residual_scale"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
 def make_env(refs: list[Reference], n_envs: int, cfg: PPOConfig, sample: bool = False, seed: int = 0):
     """The batched env of ``cfg``'s action space over ``refs``."""
-    return HandTrackingVecEnv(refs, n_envs, cfg.action_space, cfg.residual_scale, cfg.reward, sample, seed)
+    return HandTrackingVecEnv(
+        refs, n_envs, cfg.action_space, cfg.residual_scale, cfg.reward, sample, seed, cfg.finger_residual_scale
+    )
 
 
 def make_ppo(env: HandTrackingVecEnv, cfg: PPOConfig, seed: int, lambda_il: float = 0.0, demos=None) -> RLILPPO:
@@ -179,18 +186,39 @@ def homotopy_candidates(ref: Reference, lambdas: tuple[float, ...]) -> list[Refe
     return [build_reference(ref.params.interpolate(easy, lam), ref.horizon) for lam in lambdas]
 
 
+def nearest_references(ref: Reference, pool: dict[int, Reference], k: int) -> list[int]:
+    """The keys of the ``k`` references of ``pool`` nearest to ``ref``: Euclidean distance of the range-scaled
+    parameters (:meth:`RefParams.descriptor`), nearest first, ties broken by key; ``ref`` itself is never returned."""
+    check_non_negative("k", k)
+    target = ref.params.descriptor()
+    dist = {j: float(np.linalg.norm(r.params.descriptor() - target)) for j, r in pool.items() if r.params != ref.params}
+    return sorted(dist, key=lambda j: (dist[j], j))[:k]
+
+
+@dataclass
+class ChainResult:
+    """The outcome of a homotopy chain: success on the last stage (the reference), its demo, the last policy's
+    weights and each stage's success (did the easy variant get solved? did the solution carry over?)."""
+
+    solved: bool
+    demo: Demo | None
+    state: dict
+    stages: list[bool]
+
+
 def homotopy_chain(
     ref: Reference, lambdas: tuple[float, ...], cfg: PPOConfig, seed: int, init: dict | None = None
-) -> tuple[bool, Demo | None]:
+) -> ChainResult:
     """Solve the chain's references in turn, each specialist warm-started from the previous one; the last (λ = 1)
     is ``ref``. Stage k of a chain is seeded ``derive(seed, "homotopy", k)``; ``lambdas = (1.0,)`` is direct tracking
-    (a :class:`Specialist` seeded ``seed``). Returns success, the demo (or ``None``) and the last policy's weights."""
-    state = init
+    (a :class:`Specialist` seeded ``seed``)."""
+    state, stages = init, []
     for k, stage in enumerate(homotopy_candidates(ref, lambdas)):
         spec = Specialist(stage, cfg, derive(seed, "homotopy", k) if len(lambdas) > 1 else seed, state)
         ok, demo = spec.solve()
         state = spec.model.policy.state_dict()
-    return ok, (Demo(ref, demo.obs, demo.actions) if ok else None), state
+        stages.append(ok)
+    return ChainResult(ok, Demo(ref, demo.obs, demo.actions) if ok else None, state, stages)
 
 
 def demo_arrays(demos: list[Demo]) -> tuple[np.ndarray, np.ndarray]:
@@ -204,31 +232,39 @@ def demo_arrays(demos: list[Demo]) -> tuple[np.ndarray, np.ndarray]:
 class FlywheelConfig:
     """Budgets of the flywheel: specialists, generalist, homotopy and BC."""
 
-    specialist: PPOConfig = field(default_factory=PPOConfig)
+    specialist: PPOConfig = field(default_factory=lambda: PPOConfig(updates=15))
     generalist: PPOConfig = field(default_factory=lambda: PPOConfig(n_envs=32, updates=40))
     lambda_il: float = 1.0
     homotopy_lambdas: tuple[float, ...] = (0.0, 0.33, 0.67, 1.0)
-    warm_updates: int = 8
+    homotopy_neighbours: int = 2
+    warm_updates: int = 15
 
     def __post_init__(self) -> None:
         check_non_negative("lambda_il", self.lambda_il)
+        check_non_negative("homotopy_neighbours", self.homotopy_neighbours)
         check_positive_int("warm_updates", self.warm_updates)
 
 
 class Flywheel:
-    """The data flywheel on the train references: demos grow over rounds (see module docstring)."""
+    """The data flywheel on the train references: demos grow over rounds (see module docstring). ``solutions`` keeps
+    the weights of every successful specialist: the solved ends of the neighbour homotopy chains."""
 
     def __init__(self, refs: list[Reference], cfg: FlywheelConfig, seed: int) -> None:
         self.refs, self.cfg, self.seed = refs, cfg, seed
         self.demos: dict[int, Demo] = {}
-        self.homotopy_solved = 0
+        self.solutions: dict[int, dict] = {}
+        self.homotopy: dict[str, int] = {"attempts": 0, "solved": 0, "neighbour_solved": 0, "easy_solved": 0}
+
+    def _keep(self, i: int, ok: bool, demo: Demo | None, state: dict) -> bool:
+        if ok:
+            self.demos[i], self.solutions[i] = demo, state
+        return ok
 
     def round0(self) -> int:
         """Specialists from scratch on every train reference; returns the number of demos."""
         for i, ref in enumerate(self.refs):
-            ok, demo = Specialist(ref, self.cfg.specialist, derive(self.seed, "specialist", i)).solve()
-            if ok:
-                self.demos[i] = demo
+            spec = Specialist(ref, self.cfg.specialist, derive(self.seed, "specialist", i))
+            self._keep(i, *spec.solve(), spec.model.policy.state_dict())
         return len(self.demos)
 
     def train_generalist(self, lambda_il: float, tag: str) -> RLILPPO:
@@ -239,17 +275,34 @@ class Flywheel:
         model.learn(g.updates * g.n_envs * env.horizon)
         return model
 
+    def solve_by_homotopy(self, i: int, cfg: PPOConfig, prior: dict | None) -> bool:
+        """Homotopy optimisation of the failing reference ``i``; the first chain that succeeds is kept. Candidates:
+        (1) τ_j → τ_i for the ``homotopy_neighbours`` nearest solved train references j (τ_j's specialist weights
+        warm-start τ_i's); (2) the interpolation chain τ(λ_1) → ... → τ(1) = τ_i, warm-started from ``prior``.
+        Only train references are ever candidates."""
+        ref, h = self.refs[i], self.homotopy
+        h["attempts"] += 1
+        pool = {j: self.refs[j] for j in self.solutions}
+        for j in nearest_references(ref, pool, self.cfg.homotopy_neighbours):
+            spec = Specialist(ref, cfg, derive(self.seed, "neighbour", i, j), self.solutions[j])
+            if self._keep(i, *spec.solve(), spec.model.policy.state_dict()):
+                h["solved"] += 1
+                h["neighbour_solved"] += 1
+                return True
+        chain = homotopy_chain(ref, self.cfg.homotopy_lambdas, cfg, derive(self.seed, "chain", i), prior)
+        h["easy_solved"] += int(chain.stages[0])
+        h["solved"] += int(chain.solved)
+        return self._keep(i, chain.solved, chain.demo, chain.state)
+
     def round1(self, generalist: RLILPPO) -> int:
         """Re-solve the failing references from the generalist as prior, then homotopy on the still-failing."""
         prior = generalist.policy.state_dict()
         spec = replace(self.cfg.specialist, updates=self.cfg.warm_updates)
-        for i, ref in enumerate(self.refs):
-            if i in self.demos:
-                continue
-            ok, demo = Specialist(ref, spec, derive(self.seed, "warm", i), prior).solve()
-            if not ok:
-                ok, demo, _ = homotopy_chain(ref, self.cfg.homotopy_lambdas, spec, derive(self.seed, "chain", i), prior)
-                self.homotopy_solved += int(ok)
-            if ok:
-                self.demos[i] = demo
+        failing = [i for i in range(len(self.refs)) if i not in self.demos]
+        for i in failing:
+            warm = Specialist(self.refs[i], spec, derive(self.seed, "warm", i), prior)
+            self._keep(i, *warm.solve(), warm.model.policy.state_dict())
+        for i in failing:
+            if i not in self.demos:
+                self.solve_by_homotopy(i, spec, prior)
         return len(self.demos)

@@ -151,10 +151,12 @@ class HandTrackingVecEnv(VecEnv):
         reward: RewardConfig = RewardConfig(),
         sample_refs: bool = False,
         seed: int = 0,
+        finger_residual_scale: float = 0.2,
     ) -> None:
         if action_space not in ACTION_SPACES:
             raise ValueError(f"action_space must be one of {ACTION_SPACES}, got {action_space!r}")
         check_positive("residual_scale", residual_scale)
+        check_positive("finger_residual_scale", finger_residual_scale)
         if not refs:
             raise ValueError("refs must hold at least one reference")
         for ref in refs:
@@ -162,7 +164,8 @@ class HandTrackingVecEnv(VecEnv):
                 raise ValueError(f"refs: hand references must have {N_HAND} joints, got shape {ref.hand.shape}")
             if ref.horizon < 2:
                 raise ValueError(f"refs: horizon must be >= 2, got {ref.horizon}")
-        self.refs, self.mode, self.scale, self.reward_cfg = refs, action_space, residual_scale, reward
+        self.refs, self.mode, self.reward_cfg = refs, action_space, reward
+        self.scale = np.array([residual_scale] * 4 + [finger_residual_scale] * (N_HAND - 4))  # s per joint
         self.sample_refs, self.rng = sample_refs, np.random.default_rng(seed)
         self.horizon = refs[0].horizon
         if any(r.horizon != self.horizon for r in refs):
@@ -336,8 +339,11 @@ class HandTrackingEnv(gym.Env):
         action_space: str = "cumulative_residual",
         residual_scale: float = 0.04,
         reward: RewardConfig = RewardConfig(),
+        finger_residual_scale: float = 0.2,
     ) -> None:
-        self._vec = HandTrackingVecEnv([ref], 1, action_space, residual_scale, reward)
+        self._vec = HandTrackingVecEnv(
+            [ref], 1, action_space, residual_scale, reward, finger_residual_scale=finger_residual_scale
+        )
         self.observation_space, self.action_space = self._vec.observation_space, self._vec.action_space
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:

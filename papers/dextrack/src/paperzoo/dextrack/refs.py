@@ -24,6 +24,17 @@ PALM_REST = np.array([0.0, 0.0, 0.16])  # the palm's world position at zero slid
 # Held-out test references get object sizes from the bins the train references never use.
 SIZE_BINS = np.linspace(0.024, 0.040, 7)
 TRAIN_BINS, TEST_BINS = (0, 2, 4), (1, 3, 5)
+# The sampling range of every parameter (dx, dy: a disc of radius 0.10 m); they also scale the neighbour distance.
+RANGES = {
+    "lift": (0.03, 0.12),
+    "dx": (-0.10, 0.10),
+    "dy": (-0.10, 0.10),
+    "yaw": (-np.pi / 2, np.pi / 2),
+    "size": (float(SIZE_BINS[0]), float(SIZE_BINS[-1])),
+    "mass": (0.05, 0.3),
+    "friction": (0.6, 1.2),
+    "gap": (0.0, 0.012),
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,11 @@ class RefParams:
     def easy_variant(self) -> RefParams:
         """The homotopy start: a 3 cm lift in place, no rotation, the lightest object."""
         return replace(self, lift=0.03, dx=0.0, dy=0.0, yaw=0.0, mass=0.05)
+
+    def descriptor(self) -> np.ndarray:
+        """The parameters (motion, object, grip gap) scaled by their sampling ranges to [0, 1]: the space in which
+        :func:`paperzoo.dextrack.flywheel.nearest_references` measures how close two references are."""
+        return np.array([(getattr(self, k) - lo) / (hi - lo) for k, (lo, hi) in RANGES.items()])
 
     def features(self) -> np.ndarray:
         """The object-shape feature the policy sees: normalised size, mass and friction."""
@@ -139,14 +155,14 @@ class ReferenceGenerator:
             radius, angle = 0.10 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
             out.append(
                 RefParams(
-                    lift=float(rng.uniform(0.03, 0.12)),
+                    lift=float(rng.uniform(*RANGES["lift"])),
                     dx=float(radius * np.cos(angle)),
                     dy=float(radius * np.sin(angle)),
-                    yaw=float(rng.uniform(-np.pi / 2, np.pi / 2)),
+                    yaw=float(rng.uniform(*RANGES["yaw"])),
                     size=float(rng.uniform(SIZE_BINS[b], SIZE_BINS[b + 1])),
-                    mass=float(rng.uniform(0.05, 0.3)),
-                    friction=float(rng.uniform(0.6, 1.2)),
-                    gap=float(rng.uniform(0.0, 0.012)),
+                    mass=float(rng.uniform(*RANGES["mass"])),
+                    friction=float(rng.uniform(*RANGES["friction"])),
+                    gap=float(rng.uniform(*RANGES["gap"])),
                     noise_seed=int(rng.integers(2**31)),
                 )
             )
