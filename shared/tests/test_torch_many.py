@@ -7,9 +7,11 @@ from torch.nn import functional as F
 
 from paperzoo.shared.testbeds.classify import MLP
 from paperzoo.shared.torch.many import (
+    _trace_chain,
     flatten_many,
     forward_many,
     grads_many,
+    per_model_losses,
     sgd_many,
     stack_init,
     train_many,
@@ -39,12 +41,13 @@ def test_stack_init_builds_each_seed_like_manual_seed_and_restores_the_global_rn
             assert torch.equal(params[name][m], value)
 
 
-def test_train_many_equals_one_by_one_torch_sgd_with_momentum_and_weight_decay(data):
+@pytest.mark.parametrize("chunk", [2, 64])  # two chunks (2 + 1 models), one chunk
+def test_train_many_equals_one_by_one_torch_sgd_with_momentum_and_weight_decay(data, chunk):
     x, y = data
     seeds = [3, 7, 11]
     g = torch.Generator().manual_seed(1)
     indices = torch.stack([torch.randperm(40, generator=g)[:23] for _ in seeds])  # 23 rows: a last batch of 3
-    kw = {"epochs": 3, "batch_size": 5, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
+    kw = {"epochs": 3, "batch_size": 5, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3, "chunk": chunk}
     stacked = train_many(small_mlp, seeds, indices, x, y, **kw)
     for m, seed in enumerate(seeds):
         torch.manual_seed(seed)
@@ -112,5 +115,147 @@ def test_bad_input_is_refused(data):
         train_many(small_mlp, [0, 1], torch.tensor([[0, 1]]), x, y, epochs=1, batch_size=2, lr=0.1)
     with pytest.raises(ValueError, match="lr"):
         train_many(small_mlp, [0], torch.tensor([[0, 1]]), x, y, epochs=1, batch_size=2, lr=0.0)
+    with pytest.raises(ValueError, match="chunk"):
+        train_many(small_mlp, [0], torch.tensor([[0, 1]]), x, y, epochs=1, batch_size=2, lr=0.1, chunk=0)
     with pytest.raises(ValueError, match="x must be"):
         forward_many(small_mlp(), stack_init(small_mlp, [0, 1]), x)
+
+
+class Residual(nn.Module):
+    """Not a chain (its input feeds two nodes): runs on the vmapped general path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.b(x + F.relu(self.a(x)))
+
+
+class FunctionalChain(nn.Module):
+    """A chain written with functions (F.gelu, torch.tanh) and a Linear without bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(6, 4, bias=False), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.b(torch.tanh(F.gelu(self.a(x))))
+
+
+CHAINS = {
+    "mlp": (small_mlp, (2, 3)),  # nn.Flatten of [B, 2, 3] inputs
+    "sequential": (lambda: nn.Sequential(nn.Linear(6, 5), nn.LeakyReLU(0.1), nn.Linear(5, 4), nn.SiLU()), (6,)),
+    "functional": (FunctionalChain, (6,)),
+    "linear": (lambda: nn.Linear(6, 3), (6,)),
+    "tokens": (lambda: nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), (4, 6)),  # [B, T, 6]
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_chains_take_the_batched_path_and_equal_each_model(name):
+    factory, shape = CHAINS[name]
+    assert _trace_chain(factory()) is not None
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(7, *shape, generator=g)
+    per_model = torch.randn(3, 7, *shape, generator=g)
+    params = stack_init(factory, [0, 1, 2])
+    shared = forward_many(factory(), params, x, shared_input=True)
+    own = forward_many(factory(), params, per_model)
+    for m in range(3):
+        torch.manual_seed(m)
+        model = factory()
+        torch.testing.assert_close(shared[m], model(x))
+        torch.testing.assert_close(own[m], model(per_model[m]))
+
+
+@pytest.mark.parametrize("factory", [Residual, lambda: nn.Sequential(nn.Linear(6, 3), nn.Dropout(0.0), nn.ReLU())])
+def test_models_that_are_not_chains_run_vmapped_with_the_same_results(factory, data):
+    x, y = data
+    assert _trace_chain(factory()) is None
+    params = stack_init(factory, [0, 1])
+    grads, losses = grads_many(factory(), params, torch.stack([x, x.flip(0)]), torch.stack([y, y.flip(0)]))
+    for m in range(2):
+        torch.manual_seed(m)
+        model = factory()
+        loss = F.cross_entropy(model(x.flip(0) if m else x), y.flip(0) if m else y)
+        loss.backward()
+        torch.testing.assert_close(losses[m], loss.detach())
+        for n, p in model.named_parameters():
+            torch.testing.assert_close(grads[n][m], p.grad)
+
+
+@pytest.mark.parametrize("name", ["mlp", "functional"])
+def test_grads_many_equals_autograd_of_each_model_for_indices_probabilities_and_other_losses(name):
+    factory, shape = CHAINS[name]
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 9, *shape, generator=g)
+    labels = torch.randint(0, 3, (2, 9), generator=g)
+    probs = torch.rand(2, 9, 3, generator=g).softmax(-1)
+    params = stack_init(factory, [5, 6])
+    for y, loss_fn in ((labels, F.cross_entropy), (probs, F.cross_entropy), (probs, F.mse_loss)):
+        grads, losses = grads_many(factory(), params, x, y, loss_fn)
+        for m, seed in enumerate([5, 6]):
+            torch.manual_seed(seed)
+            model = factory()
+            loss = loss_fn(model(x[m]), y[m])
+            loss.backward()
+            torch.testing.assert_close(losses[m], loss.detach())
+            for n, p in model.named_parameters():
+                torch.testing.assert_close(grads[n][m], p.grad)
+
+
+def test_per_model_cross_entropy_equals_the_vmapped_loss():
+    g = torch.Generator().manual_seed(4)
+    logits = torch.randn(4, 6, 5, generator=g)
+    labels = torch.randint(0, 5, (4, 6), generator=g)
+    probs = torch.rand(4, 6, 5, generator=g).softmax(-1)
+    for y in (labels, probs):
+        expected = torch.stack([F.cross_entropy(logits[m], y[m]) for m in range(4)])
+        torch.testing.assert_close(per_model_losses(logits, y), expected)
+    # a loss that is not F.cross_entropy (here its label-smoothed form) is vmapped, not sent to the fast path
+    smoothed = per_model_losses(logits, labels, lambda z, t: F.cross_entropy(z, t, label_smoothing=0.2))
+    expected = torch.stack([F.cross_entropy(logits[m], labels[m], label_smoothing=0.2) for m in range(4)])
+    torch.testing.assert_close(smoothed, expected)
+    assert not torch.allclose(smoothed, per_model_losses(logits, labels))
+
+
+def test_sgd_many_is_out_of_place_and_matches_torch_sgd_over_steps(data):
+    x, y = data
+    params = first = stack_init(small_mlp, [0])
+    kept = {k: v.clone() for k, v in params.items()}
+    torch.manual_seed(0)
+    model = small_mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.5, weight_decay=0.01)
+    buffers = None
+    for step in range(3):
+        rows = slice(10 * step, 10 * step + 10)
+        grads, _ = grads_many(small_mlp(), params, x[None, rows], y[None, rows])
+        grads_kept = {k: v.clone() for k, v in grads.items()}
+        buffers_kept = None if buffers is None else {k: v.clone() for k, v in buffers.items()}
+        new, new_buffers = sgd_many(params, grads, 0.2, momentum=0.5, weight_decay=0.01, buffers=buffers)
+        assert all(torch.equal(grads[k], grads_kept[k]) for k in grads)  # inputs untouched
+        assert buffers is None or all(torch.equal(buffers[k], buffers_kept[k]) for k in buffers)
+        params, buffers = new, new_buffers
+        opt.zero_grad()
+        F.cross_entropy(model(x[rows]), y[rows]).backward()
+        opt.step()
+    assert all(torch.equal(first[k], kept[k]) for k in kept)
+    for name, value in model.named_parameters():
+        torch.testing.assert_close(params[name][0], value.detach())
+
+
+class ScaledLinear(nn.Linear):
+    """A Linear subclass with its own forward: not taken for a plain linear layer."""
+
+    def forward(self, x):
+        return 2.0 * super().forward(x)
+
+
+def test_a_linear_subclass_with_its_own_forward_keeps_its_forward(data):
+    x, _ = data
+    factory = lambda: ScaledLinear(6, 3)  # noqa: E731
+    assert _trace_chain(factory()) is None
+    out = forward_many(factory(), stack_init(factory, [0]), x, shared_input=True)
+    torch.manual_seed(0)
+    torch.testing.assert_close(out[0], factory()(x))

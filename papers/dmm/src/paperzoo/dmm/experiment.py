@@ -134,7 +134,7 @@ class PaperConfig(Config):
 
 
 def train_mlps(setting: Setting, seeds: list[int], rows: torch.Tensor, chunk: int = 1000) -> Params:
-    """MLPs trained by the config's SGD recipe on ``rows`` (``[M, n]`` train indices), vmapped, ``chunk`` at a time."""
+    """MLPs trained by the config's SGD recipe on ``rows`` (``[M, n]`` train indices), stacked, ``chunk`` at a time."""
     c, d = setting.config, setting.data
     parts = [
         train_many(

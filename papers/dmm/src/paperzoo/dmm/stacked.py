@@ -7,22 +7,19 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from paperzoo.shared.torch.many import Params, forward_many
+from paperzoo.shared.torch.many import Params, forward_many, per_model_losses
 from paperzoo.shared.validate import check_positive_int
 
 
 def per_model_loss(outputs: Tensor, targets: Tensor, kind: str = "ce") -> Tensor:
     """Each model's mean loss over its batch, ``[M]``: ``outputs`` ``[M, B, C]``; ``kind`` "ce" (targets ``[M, B]``
     class indices, or ``[M, B, C]`` probabilities) or "mse" (targets ``[M, B, C]``, mean over batch and classes)."""
-    m, b, c = outputs.shape
     if kind == "mse":
         return (outputs - targets).pow(2).mean(dim=(1, 2))
     if kind != "ce":
         raise ValueError(f"kind must be 'ce' or 'mse', got {kind!r}")
-    flat_targets = targets.reshape(m * b, c) if targets.dim() == 3 else targets.reshape(m * b)
-    return F.cross_entropy(outputs.reshape(m * b, c), flat_targets, reduction="none").reshape(m, b).mean(1)
+    return per_model_losses(outputs, targets)
 
 
 def stacked_grads(template: nn.Module, params: Params, loss: Callable[[Params], Tensor]) -> Params:

@@ -4,7 +4,7 @@ Round t of run r: every client with I_n^t = 1 starts from x_t^r and takes Q loca
 y <- y - gamma_r grad F_n(y; minibatch of b), Delta_n = y - x_t^r; the server applies
 x_{t+1}^r = x_t^r + eta_r v_t^r with v from the run's :class:`~paperzoo.fedau.aggregators.Aggregator`.
 
-All participants of all runs take their local steps together: one vmapped forward/backward per local step over
+All participants of all runs take their local steps together: one batched forward/backward per local step over
 the stacked ``[M, P]`` parameter rows (:mod:`paperzoo.shared.torch.many`). Runs that share a participation pattern
 share its draw and each client's minibatch sequence (its k-th participation uses the same batches in every run),
 so arms differ only by their rule and step sizes (common random numbers, paired comparisons).
