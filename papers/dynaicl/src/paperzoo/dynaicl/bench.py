@@ -7,16 +7,17 @@ figures in ``plots.py``, speed figures in ``perf.py``.
   k* labels (m = 4) on held-out tasks, stage 1 + 2; uniform, random, DynaICL stage 1 and 1+2, oracle k* at
   B in {1, 2, 4, 8}; tokens to reach uniform's k = 8 accuracy; transfer to a second G (3 layers, d = 128,
   another seed) and an unseen family.
-- paper: the same pipeline with a T5 controller of FLAN-T5-small's size and a larger G, for an accelerator (the
-  paper's FLAN-T5 controller and API generalists on its NLP tasks are not wired here: see the README).
+- paper: a pretrained FLAN-T5 controller and open causal-LM generalists (``from_pretrained``) on text
+  classification tasks whose formats are config (``paper.py``), the same pipeline.
 """
 
 from __future__ import annotations
 
-from paperzoo.dynaicl import experiment, perf, plots
+from paperzoo.dynaicl import experiment, paper, perf, plots
 from paperzoo.dynaicl.controller import ControllerConfig
 from paperzoo.dynaicl.experiment import ExperimentConfig
 from paperzoo.dynaicl.generalist import GeneralistConfig
+from paperzoo.dynaicl.paper import PaperConfig
 from paperzoo.shared import Benchmark, Better, Claim, Compare, MetricSpec, NoWorse, Within
 from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig
 
@@ -47,17 +48,6 @@ SMOKE = ExperimentConfig(
     stage1_epochs=10,
     stage2_steps=5,
     batch=16,
-)
-
-PAPER = ExperimentConfig(
-    generalist=GeneralistConfig(
-        model=ModelConfig(n_layer=8, d_model=512, d_ff=2048, n_head=8, max_positions=80), steps=20_000, k_max=16
-    ),
-    controller=ControllerConfig(backbone="t5", d_model=512, n_layer=8, n_head=8),  # FLAN-T5-small's sizes
-    train_tasks=64,
-    test_tasks=32,
-    test_per_task=200,
-    device="cuda",
 )
 
 
@@ -124,9 +114,9 @@ BENCHMARK = Benchmark(
     slug="dynaicl",
     title="Efficient Prompting via Dynamic In-Context Learning (DynaICL, arXiv 2305.11170)",
     framework="torch",
-    scales={"smoke": SMOKE, "full": ExperimentConfig(), "paper": PAPER},
+    scales={"smoke": SMOKE, "full": ExperimentConfig(), "paper": PaperConfig()},
     seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2)},
-    run={"smoke": experiment.run, "full": experiment.run, "paper": experiment.run},
+    run={"smoke": experiment.run, "full": experiment.run, "paper": paper.run_paper},
     claims={"smoke": smoke_claims, "full": full_claims},
     metrics=(
         MetricSpec("alloc/constant_is_uniform", better="higher", tolerance=0.0),
@@ -137,5 +127,5 @@ BENCHMARK = Benchmark(
     ),
     plot={"full": plots.plot, "paper": plots.plot},
     perf=perf.perf,
-    paper_needs="an accelerator (an 8-layer d = 512 generalist and a T5 controller of FLAN-T5-small's size)",
+    paper_needs="a GPU, FLAN-T5 and open causal LMs (hub ids or local folders) and the tasks as JSONL files",
 )

@@ -97,12 +97,24 @@ class MetaController(nn.Module):
     vocabulary plus K + 1 class tokens; the class logits are its first decoding step's logits on those tokens.
     """
 
-    def __init__(self, vocab_size: int, K: int, config: ControllerConfig = ControllerConfig(), pad_id: int = 0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        K: int,
+        config: ControllerConfig = ControllerConfig(),
+        pad_id: int = 0,
+        t5: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         check_positive_int("vocab_size", vocab_size)
         check_positive_int("K", K)
         self.K, self.vocab_size, self.pad_id, self.config = K, vocab_size, pad_id, config
-        if config.backbone == "t5":
+        if t5 is not None:  # a given (pretrained) T5: K + 1 class tokens appended to its vocabulary
+            if config.backbone != "t5":
+                raise ValueError(f"backbone must be 't5' when a T5 model is given, got {config.backbone!r}")
+            self.t5 = t5
+            self.t5.resize_token_embeddings(vocab_size + K + 1)
+        elif config.backbone == "t5":
             from transformers import T5Config, T5ForConditionalGeneration
 
             self.t5 = T5ForConditionalGeneration(
@@ -127,14 +139,26 @@ class MetaController(nn.Module):
             self.encoder = nn.TransformerEncoder(layer, config.n_layer, enable_nested_tensor=False)
             self.head = nn.Linear(config.d_model, K + 1)
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, K: int, **kwargs: object) -> MetaController:
+        """A pretrained ``T5ForConditionalGeneration`` (hub id or local folder; the paper's FLAN-T5 (R)) as the
+        backbone, with K + 1 new class tokens after its vocabulary; ``kwargs`` go to ``from_pretrained``."""
+        from transformers import T5ForConditionalGeneration
+
+        t5 = T5ForConditionalGeneration.from_pretrained(name_or_path, **kwargs)
+        c = t5.config
+        config = ControllerConfig("t5", c.d_model, c.num_layers, c.num_heads)
+        return cls(c.vocab_size, K, config, pad_id=c.pad_token_id, t5=t5)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, K + 1)`` of ``C(k | x)`` from right-padded ids ``(B, T)`` (``pad_id`` is padding)."""
+        ids = ids.to(next(self.parameters()).device)
         mask = ids != self.pad_id
         if self.config.backbone == "t5":
-            start = torch.full((ids.shape[0], 1), self.pad_id, dtype=torch.long)
+            start = torch.full((ids.shape[0], 1), self.t5.config.decoder_start_token_id, device=ids.device)
             logits = self.t5(input_ids=ids, attention_mask=mask.long(), decoder_input_ids=start).logits[:, 0]
-            return logits[:, self.vocab_size :]
-        h = self.embed(ids) + self.pos(torch.arange(ids.shape[1]))
+            return logits[:, self.vocab_size : self.vocab_size + self.K + 1]
+        h = self.embed(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))
         h = self.encoder(h, src_key_padding_mask=~mask)
         pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
         return self.head(pooled)
@@ -142,8 +166,9 @@ class MetaController(nn.Module):
     @torch.no_grad()
     def expected_k(self, ids: torch.Tensor) -> np.ndarray:
         """``E_{k ~ C(.|x)}[k]`` per input: the prediction the allocation scales."""
-        probs = self(ids).softmax(-1)
-        return (probs @ torch.arange(self.K + 1, dtype=probs.dtype)).numpy().astype(np.float64)
+        probs = self(ids).float().softmax(-1)
+        k = torch.arange(self.K + 1, dtype=probs.dtype, device=probs.device)
+        return (probs @ k).cpu().numpy().astype(np.float64)
 
 
 def train_stage1(
@@ -163,7 +188,8 @@ def train_stage1(
     controller.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(ids), generator=gen).split(batch):
-            loss = F.cross_entropy(controller(ids[idx]), targets[idx])  # L_1 = -log C(k* | x)
+            logits = controller(ids[idx])
+            loss = F.cross_entropy(logits.float(), targets[idx].to(logits.device))  # L_1 = -log C(k* | x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -201,13 +227,13 @@ def train_stage2(
     controller.train()
     for step in range(steps):
         rows = torch.randint(len(ids), (batch,), generator=gen)
-        logp = controller(ids[rows]).log_softmax(-1)
-        k = torch.multinomial(logp.exp().detach(), 1, generator=gen).squeeze(1)  # k ~ C(.|x)
+        logp = controller(ids[rows]).float().log_softmax(-1)
+        k = torch.multinomial(logp.exp().detach().cpu(), 1, generator=gen).squeeze(1)  # k ~ C(.|x)
         hit = np.asarray(correct(rows.numpy(), k.numpy(), step), dtype=np.float64)
         reward = torch.as_tensor(hit) - gamma * k.double() / controller.K  # R = 1[correct] - gamma k / K
         baseline = float(reward.mean()) if baseline is None else baseline
-        advantage = (reward - baseline).float()
-        loss = -(advantage * logp.gather(1, k[:, None]).squeeze(1)).mean()  # L_2 = -(R - b) log C(k|x)
+        advantage = (reward - baseline).float().to(logp.device)
+        loss = -(advantage * logp.gather(1, k[:, None].to(logp.device)).squeeze(1)).mean()  # L_2 = -(R - b) log C(k|x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -11,13 +11,19 @@ on the test inputs (demonstration draw ``m``, used by no label), accuracy and pr
 - the uniform curve k = 0..K, and uniform and DynaICL on a budget grid (step 0.5) for the tokens each needs to
   reach uniform's accuracy at B = 8 (:func:`min_budget`);
 - transfer: uniform and DynaICL (the controller trained on G1's labels) on G2, and on the unseen family with G1.
+
+:func:`run_dynaicl` is the pipeline after the models and inputs are built (the paper scale's ``run_paper`` calls
+it too); :func:`compare_arms` builds every allocation first and sends all the prompts of one (generalist, input
+set) to G in one call, so that G's prefix-tree batching computes an input's shared demonstrations once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -60,8 +66,8 @@ class ExperimentConfig:
     pool_size: int = 64
     train_tasks: int = 8
     train_per_task: int = 40
-    test_tasks: int = 8
-    test_per_task: int = 50
+    test_tasks: int = 32
+    test_per_task: int = 100
     budgets: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     target_budget: float = 8.0  # the performance target: uniform's accuracy at this budget
     grid_step: float = 0.5
@@ -90,15 +96,80 @@ class ExperimentConfig:
             raise ValueError(f"the generalist must be meta-trained with k_max >= K={self.K}")
 
 
+class PipelineConfig(Protocol):
+    """What :func:`run_dynaicl` and :func:`compare_arms` read of a scale's config (the CPU scales'
+    :class:`ExperimentConfig` and the paper scale's ``PaperConfig``)."""
+
+    K: int
+    m: int
+    delta: float
+    budgets: tuple[float, ...]
+    target_budget: float
+    grid_step: float
+    stage1_epochs: int
+    stage1_lr: float
+    stage2_steps: int
+    stage2_lr: float
+    gamma: float
+    batch: int
+
+
+class InputSet(Protocol):
+    """Inputs with their tasks' demonstration pools: what :func:`evaluate_many` sends to G."""
+
+    def __len__(self) -> int: ...
+
+    def prompt(self, i: int, k: int, sampler: DemoSampler, draw: int) -> str:
+        """Input ``i``'s prompt with its ``k`` demonstrations of draw ``draw``."""
+        ...
+
+    def truth(self) -> list[str]:
+        """Each input's correct label."""
+        ...
+
+    def count_tokens(self, prompt: str) -> int:
+        """A prompt's cost in G's tokens."""
+        ...
+
+    def subset(self, rows: Sequence[int]) -> InputSet:
+        """The inputs ``rows`` (same tasks, pools and sampler keys)."""
+        ...
+
+
+_TOKENIZER = tokenizer()
+
+
 @dataclass
 class Items:
-    """Inputs of several tasks: each input's task, demonstration pool, text and sampler key."""
+    """Inputs of several synthetic tasks: each input's task, demonstration pool, text and sampler key."""
 
     tasks: list[Task]
     pools: list[list[str]]
     task_of: list[int]
     xs: list[str]
     keys: list[str]
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+    def prompt(self, i: int, k: int, sampler: DemoSampler, draw: int) -> str:
+        t = self.task_of[i]
+        return prompt_text(self.tasks[t], sampler.demos(self.pools[t], self.keys[i], k, draw), self.xs[i])
+
+    def truth(self) -> list[str]:
+        return [self.tasks[t].label(x) for t, x in zip(self.task_of, self.xs, strict=True)]
+
+    def count_tokens(self, prompt: str) -> int:
+        return prompt_tokens(_TOKENIZER, prompt)
+
+    def subset(self, rows: Sequence[int]) -> Items:
+        return Items(
+            self.tasks,
+            self.pools,
+            [self.task_of[r] for r in rows],
+            [self.xs[r] for r in rows],
+            [self.keys[r] for r in rows],
+        )
 
 
 def make_items(name: str, family: str, n_tasks: int, per_task: int, pool_size: int, seed: int) -> Items:
@@ -132,18 +203,27 @@ class Evaluation:
         return float(self.tokens.mean())
 
 
-def evaluate(g: GeneralistLM, items: Items, ks: np.ndarray, sampler: DemoSampler, draw: int) -> Evaluation:
-    """Send every input with its ``ks[i]`` demonstrations (draw ``draw``) to G; score against the task's rule."""
-    tok = tokenizer()
-    prompts = []
-    for i, k in enumerate(ks):
-        t = items.task_of[i]
-        demos = sampler.demos(items.pools[t], items.keys[i], int(k), draw)
-        prompts.append(prompt_text(items.tasks[t], demos, items.xs[i]))
+def evaluate_many(
+    g: GeneralistLM, items: InputSet, allocations: Sequence[np.ndarray], sampler: DemoSampler, draw: int
+) -> list[Evaluation]:
+    """Send every input with its ``ks[i]`` demonstrations (draw ``draw``) to G, for each allocation ``ks``, in
+    one call (an input's prompts under different allocations share their prefix: the demonstrations of one draw
+    are nested in k); score against the correct labels."""
+    prompts = [items.prompt(i, int(k), sampler, draw) for ks in allocations for i, k in enumerate(ks)]
     answers = g.predict(prompts)
-    truth = [items.tasks[t].label(x) for t, x in zip(items.task_of, items.xs, strict=True)]
-    correct = np.array([a == y for a, y in zip(answers, truth, strict=True)])
-    return Evaluation(prompts, np.array([prompt_tokens(tok, p) for p in prompts]), correct)
+    truth = items.truth()
+    out, start = [], 0
+    for ks in allocations:
+        sent, got = prompts[start : start + len(ks)], answers[start : start + len(ks)]
+        correct = np.array([a == y for a, y in zip(got, truth, strict=True)])
+        out.append(Evaluation(sent, np.array([items.count_tokens(p) for p in sent]), correct))
+        start += len(ks)
+    return out
+
+
+def evaluate(g: GeneralistLM, items: InputSet, ks: np.ndarray, sampler: DemoSampler, draw: int) -> Evaluation:
+    """One allocation of :func:`evaluate_many`."""
+    return evaluate_many(g, items, [ks], sampler, draw)[0]
 
 
 def controller_ids(items: Items) -> torch.Tensor:
@@ -154,13 +234,13 @@ def controller_ids(items: Items) -> torch.Tensor:
     )
 
 
-def _label(g: GeneralistLM, items: Items, sampler: DemoSampler, config: ExperimentConfig) -> np.ndarray:
-    n = len(items.xs)
-
-    def correct(k: int, draw: int) -> np.ndarray:
-        return evaluate(g, items, np.full(n, k), sampler, draw).correct
-
-    k_star, _ = label_k_star(correct, n, config.K, config.m, config.delta)
+def _label(g: GeneralistLM, items: InputSet, sampler: DemoSampler, config: PipelineConfig) -> np.ndarray:
+    """k* of every input: per draw, the prompts of every k in 0..K go to G in one call (the demonstration sets
+    of one draw are nested in k, so G's prefix-tree batching computes their shared demonstrations once)."""
+    n, K = len(items), config.K
+    every_k = [np.full(n, k) for k in range(K + 1)]
+    table = [[e.correct for e in evaluate_many(g, items, every_k, sampler, draw)] for draw in range(config.m)]
+    k_star, _ = label_k_star(lambda k, draw: table[draw][k], n, K, config.m, config.delta)
     return k_star
 
 
@@ -168,19 +248,46 @@ def run(config: ExperimentConfig, seed: int) -> Result:
     """One seed of the experiment (module docstring); metrics ``<arm>/b<B>/accuracy`` and the claims' inputs."""
     g1, info1 = meta_trained_generalist(config.generalist, config.cache_dir)
     g2, _ = meta_trained_generalist(config.transfer_generalist, config.cache_dir)
-    sampler = DemoSampler(derive(seed, "demos"))
     train = make_items("train", "last2", config.train_tasks, config.train_per_task, config.pool_size, seed)
     test = make_items("test", "last2", config.test_tasks, config.test_per_task, config.pool_size, seed)
     unseen = make_items("unseen", "last3", config.test_tasks, config.test_per_task, config.pool_size, seed)
-    K, draw = config.K, config.m  # evaluation uses demonstration draw m: no label saw it
-    log.info("labelling k* (%d train + %d test inputs, m=%d)", len(train.xs), len(test.xs), config.m)
-    k_star_train = _label(g1, train, sampler, config)
-    k_star_test = _label(g1, test, sampler, config)
-
     torch.manual_seed(derive(seed, "controller"))
-    vocab = tokenizer().vocab_size
-    controller = MetaController(vocab, K, config.controller)
-    train_ids, test_ids, unseen_ids = controller_ids(train), controller_ids(test), controller_ids(unseen)
+    controller = MetaController(tokenizer().vocab_size, config.K, config.controller)
+    ids = {name: controller_ids(items) for name, items in (("train", train), ("test", test), ("unseen", unseen))}
+    result = run_dynaicl(
+        config,
+        seed,
+        g1,
+        controller,
+        (train, ids["train"]),
+        (test, ids["test"]),
+        {"g2": (g2, test, ids["test"]), "unseen": (g1, unseen, ids["unseen"])},
+    )
+    result.metrics["g1/meta_final_loss"] = info1["final_loss"]
+    return result
+
+
+def run_dynaicl(
+    config: PipelineConfig,
+    seed: int,
+    g1: GeneralistLM,
+    controller: MetaController,
+    train: tuple[InputSet, torch.Tensor],
+    test: tuple[InputSet, torch.Tensor],
+    transfer: dict[str, tuple[GeneralistLM, InputSet, torch.Tensor]],
+) -> Result:
+    """DynaICL end to end on one seed, for any scale: k* labels of the training and test inputs from ``g1``
+    (m draws per k), stage 1, stage 2, then every arm on the test inputs (demonstration draw ``m``, used by no
+    label) with :func:`compare_arms`, and uniform vs DynaICL on each ``transfer`` target (a generalist, inputs
+    and their controller ids). ``train`` and ``test``: inputs and their controller ids (instruction + input,
+    never G's answer)."""
+    (train_items, train_ids), (test_items, test_ids) = train, test
+    sampler = DemoSampler(derive(seed, "demos"))
+    K, draw = config.K, config.m  # evaluation uses demonstration draw m: no label saw it
+    log.info("labelling k* (%d train + %d test inputs, m=%d)", len(train_items), len(test_items), config.m)
+    k_star_train = _label(g1, train_items, sampler, config)
+    k_star_test = _label(g1, test_items, sampler, config)
+
     log.info("stage 1")
     s1_losses = train_stage1(
         controller, train_ids, k_star_train, config.stage1_epochs, config.batch, config.stage1_lr, derive(seed, "s1")
@@ -189,14 +296,7 @@ def run(config: ExperimentConfig, seed: int) -> Result:
     pred_s1_train = controller.expected_k(train_ids)
 
     def rl_correct(rows: np.ndarray, ks: np.ndarray, step: int) -> np.ndarray:
-        sub = Items(
-            train.tasks,
-            train.pools,
-            [train.task_of[r] for r in rows],
-            [train.xs[r] for r in rows],
-            [train.keys[r] for r in rows],
-        )
-        return evaluate(g1, sub, ks, sampler, config.m + 1 + step).correct
+        return evaluate(g1, train_items.subset(rows.tolist()), ks, sampler, config.m + 1 + step).correct
 
     log.info("stage 2")
     s2 = train_stage2(
@@ -210,13 +310,11 @@ def run(config: ExperimentConfig, seed: int) -> Result:
         derive(seed, "s2"),
     )
     pred = controller.expected_k(test_ids)
-    pred_unseen = controller.expected_k(unseen_ids)
-    random_scores = np.random.default_rng(derive(seed, "random")).uniform(0, K, len(test.xs))
-    n = len(test.xs)
+    n = len(test_items)
+    random_scores = np.random.default_rng(derive(seed, "random")).uniform(0, K, n)
     preds = {"uniform": np.ones(n), "random": random_scores, "stage1": pred_s1, "dynaicl": pred, "oracle": k_star_test}
 
     metrics: dict[str, float] = {
-        "g1/meta_final_loss": info1["final_loss"],
         "labels/mean_k_star": float(k_star_train.mean()),
         "labels/frac_at_K": float((k_star_train == K).mean()),
         "stage1/loss_first": float(np.mean(s1_losses[:5])),
@@ -228,49 +326,95 @@ def run(config: ExperimentConfig, seed: int) -> Result:
     }
     series: dict[str, list[float]] = {"stage1/loss": s1_losses, **{f"stage2/{k}": v for k, v in s2.items()}}
     log.info("evaluating")
+    targets = {"g1": (g1, test_items), **{t: (g, items) for t, (g, items, _) in transfer.items()}}
+
+    def evaluate_on(target: str, allocations: list[np.ndarray]) -> list[Evaluation]:
+        g, items = targets[target]
+        return evaluate_many(g, items, allocations, sampler, draw)
+
+    transfer_preds = {t: controller.expected_k(ids) for t, (_, _, ids) in transfer.items()}
+    found, curves = compare_arms(evaluate_on, preds, transfer_preds, config)
+    return Result(metrics=metrics | found, series=series | curves)
+
+
+def compare_arms(
+    evaluate_on: Callable[[str, list[np.ndarray]], list[Evaluation]],
+    preds: dict[str, np.ndarray],
+    transfer: dict[str, np.ndarray],
+    config: PipelineConfig,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """The arms' metrics and curves: every allocation first, then one ``evaluate_on(target, allocations)`` call
+    per target (``"g1"``: the test inputs on G; each key of ``transfer``: another (generalist, input set) with
+    DynaICL's predictions for it), so that an input's prompts, which share their prefix (the demonstrations of
+    one draw are nested in k), go to G together.
+
+    ``preds`` maps each arm to its per-input scores (``uniform`` and ``dynaicl`` required), each allocated with
+    :func:`allocate` at every budget; metrics ``<arm>/b<B>/accuracy`` and ``/tokens``, the uniform curve
+    k = 0..K, tokens to reach uniform's accuracy at the target budget on the budget grid, and per transfer
+    target ``<target>_<arm>/b<B>/accuracy`` for uniform and DynaICL and ``<target>_uniform/k0_accuracy``."""
+    K, n = config.K, len(preds["uniform"])
+    grid = [float(b) for b in np.arange(config.grid_step, config.target_budget + 1e-9, config.grid_step)]
+    plans: dict[str, dict[str, np.ndarray]] = {"g1": {}, **{t: {} for t in transfer}}
+    for b in config.budgets:
+        plans["g1"] |= {f"{arm}/b{b:g}": allocate(p, b, K) for arm, p in preds.items()}
+        for t, p in transfer.items():
+            plans[t] |= {
+                f"{t}_{arm}/b{b:g}": allocate(q, b, K) for arm, q in (("uniform", np.ones(len(p))), ("dynaicl", p))
+            }
+    plans["g1"] |= {f"uniform_k/{k}": np.full(n, k) for k in range(K + 1)}
+    for t, p in transfer.items():
+        plans[t][f"{t}_uniform/k0"] = np.zeros(len(p), dtype=int)
+    for arm in ("uniform", "dynaicl"):
+        plans["g1"] |= {f"{arm}_grid/{b:g}": allocate(preds[arm], b, K) for b in grid}
+    evs = {}
+    for target, named in plans.items():
+        evs |= zip(named, evaluate_on(target, list(named.values())), strict=True)
+
+    metrics: dict[str, float] = {}
+    series: dict[str, list[float]] = {}
     sum_error = 0
     for b in config.budgets:
-        for arm, p in preds.items():
-            ks = allocate(p, b, K)
+        for arm in preds:
+            ks, ev = plans["g1"][f"{arm}/b{b:g}"], evs[f"{arm}/b{b:g}"]
             sum_error = max(sum_error, abs(int(ks.sum()) - round(b * n)))
-            ev = evaluate(g1, test, ks, sampler, draw)
             metrics[f"{arm}/b{b:g}/accuracy"] = ev.accuracy
             metrics[f"{arm}/b{b:g}/tokens"] = ev.tokens_per_input
             if arm == "dynaicl":
                 metrics[f"dynaicl/b{b:g}/alloc_std"] = float(ks.std())
-        for arm, p in (("uniform", np.ones(n)), ("dynaicl", pred)):
-            ks = allocate(p, b, K)
-            metrics[f"g2_{arm}/b{b:g}/accuracy"] = evaluate(g2, test, ks, sampler, draw).accuracy
-            ks_unseen = allocate(np.ones(n) if arm == "uniform" else pred_unseen, b, K)
-            metrics[f"unseen_{arm}/b{b:g}/accuracy"] = evaluate(g1, unseen, ks_unseen, sampler, draw).accuracy
+        for t in transfer:
+            for arm in ("uniform", "dynaicl"):
+                metrics[f"{t}_{arm}/b{b:g}/accuracy"] = evs[f"{t}_{arm}/b{b:g}"].accuracy
     metrics["alloc/sum_error"] = float(sum_error)
     metrics["alloc/constant_is_uniform"] = float(
         all(np.all(allocate(np.full(n, 3.0), b, K) == b) for b in range(K + 1))
     )
-    for prefix in ("", "g2_", "unseen_"):
+    for prefix in ("", *(f"{t}_" for t in transfer)):
         for arm in ("uniform", "dynaicl"):
             metrics[f"{prefix}{arm}/mean_accuracy"] = float(
                 np.mean([metrics[f"{prefix}{arm}/b{b:g}/accuracy"] for b in config.budgets])
             )
-    metrics["oracle/mean_accuracy"] = float(np.mean([metrics[f"oracle/b{b:g}/accuracy"] for b in config.budgets]))
+    if "oracle" in preds:
+        metrics["oracle/mean_accuracy"] = float(np.mean([metrics[f"oracle/b{b:g}/accuracy"] for b in config.budgets]))
 
     # the uniform curve (k = 0..K) and the performance-constrained comparison on a budget grid
-    uniform_curve = [evaluate(g1, test, np.full(n, k), sampler, draw) for k in range(K + 1)]
+    uniform_curve = [evs[f"uniform_k/{k}"] for k in range(K + 1)]
     series["uniform_k/accuracy"] = [e.accuracy for e in uniform_curve]
     series["uniform_k/tokens"] = [e.tokens_per_input for e in uniform_curve]
     metrics["uniform/k0_accuracy"] = uniform_curve[0].accuracy
-    metrics["g2_uniform/k0_accuracy"] = evaluate(g2, test, np.zeros(n, dtype=int), sampler, draw).accuracy
-    grid = [float(b) for b in np.arange(config.grid_step, config.target_budget + 1e-9, config.grid_step)]
+    for t in transfer:
+        metrics[f"{t}_uniform/k0_accuracy"] = evs[f"{t}_uniform/k0"].accuracy
     target = metrics[f"uniform/b{config.target_budget:g}/accuracy"]
-    for arm, p in (("uniform", np.ones(n)), ("dynaicl", pred)):
-        evs = [evaluate(g1, test, allocate(p, b, K), sampler, draw) for b in grid]
-        series[f"{arm}_grid/accuracy"] = [e.accuracy for e in evs]
-        series[f"{arm}_grid/tokens"] = [e.tokens_per_input for e in evs]
-        b_min = min_budget(target, grid, [e.accuracy for e in evs])
+    for arm in ("uniform", "dynaicl"):
+        on_grid = [evs[f"{arm}_grid/{b:g}"] for b in grid]
+        series[f"{arm}_grid/accuracy"] = [e.accuracy for e in on_grid]
+        series[f"{arm}_grid/tokens"] = [e.tokens_per_input for e in on_grid]
+        b_min = min_budget(target, grid, [e.accuracy for e in on_grid])
         metrics[f"{arm}/budget_to_target"] = b_min
-        metrics[f"{arm}/tokens_to_target"] = evs[grid.index(b_min)].tokens_per_input if b_min == b_min else float("nan")
+        metrics[f"{arm}/tokens_to_target"] = (
+            on_grid[grid.index(b_min)].tokens_per_input if b_min == b_min else float("nan")
+        )
     metrics["dynaicl/token_saving"] = 1.0 - metrics["dynaicl/tokens_to_target"] / metrics["uniform/tokens_to_target"]
-    for arm in ARMS:
+    for arm in preds:
         series[f"{arm}/accuracy"] = [metrics[f"{arm}/b{b:g}/accuracy"] for b in config.budgets]
         series[f"{arm}/tokens"] = [metrics[f"{arm}/b{b:g}/tokens"] for b in config.budgets]
-    return Result(metrics=metrics, series=series)
+    return metrics, series
