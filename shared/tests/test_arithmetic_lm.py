@@ -182,9 +182,32 @@ def test_default_cache_key_is_unchanged_and_a_custom_stream_or_alphabet_changes_
     from dataclasses import asdict
 
     cfg = PretrainConfig()
-    before = json.dumps({"format": 1, "arch": "LlamaForCausalLM", **asdict(cfg)}, sort_keys=True)
+    fields = asdict(cfg)
+    del fields["model"]["init"]  # the fields before the init option existed
+    before = json.dumps({"format": 1, "arch": "LlamaForCausalLM", **fields}, sort_keys=True)
     assert cfg.key() == hashlib.sha256(before.encode()).hexdigest()[:16]  # bone's and eva's caches stay valid
-    assert len({cfg.key(), cfg.key("copy"), cfg.key("copy", "ab"), cfg.key("", "ab")}) == 4
+    fan_in = PretrainConfig(model=ModelConfig(init="fan_in"))
+    keys = {cfg.key(), cfg.key("copy"), cfg.key("copy", "ab"), cfg.key("", "ab"), fan_in.key(), fan_in.key("copy")}
+    assert len(keys) == 6
+
+
+def test_fan_in_init_draws_every_linear_weight_at_one_over_sqrt_fan_in(tok):
+    cfg = ModelConfig(d_model=64, d_ff=256, n_head=4, n_layer=2)
+    torch.manual_seed(0)
+    hf = build_llama(cfg, tok)
+    torch.manual_seed(0)
+    lecun = build_llama(ModelConfig(d_model=64, d_ff=256, n_head=4, n_layer=2, init="fan_in"), tok)
+    for (name, a), (_, b) in zip(hf.named_modules(), lecun.named_modules(), strict=True):
+        if isinstance(b, torch.nn.Linear):
+            assert a.weight.std().item() == pytest.approx(0.02, rel=0.1), name
+            assert b.weight.std().item() == pytest.approx(b.in_features**-0.5, rel=0.1), name
+    emb = lecun.get_input_embeddings().weight
+    assert emb.data_ptr() == lecun.get_output_embeddings().weight.data_ptr()  # tied: drawn at 1/sqrt(d) too
+    assert emb.std().item() == pytest.approx(64**-0.5, rel=0.1)
+    norms = [m.weight for m in lecun.modules() if type(m).__name__ == "LlamaRMSNorm"]
+    assert norms and all(bool((w == 1).all()) for w in norms)  # only linear weights are re-drawn
+    with pytest.raises(ValueError, match="init"):
+        ModelConfig(init="xavier")
 
 
 def test_pretraining_on_a_custom_stream(tmp_path):

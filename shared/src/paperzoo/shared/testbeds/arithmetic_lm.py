@@ -208,28 +208,40 @@ def subtraction_splits(n_train: int, n_val: int, n_test: int, digits: Sequence[i
 
 
 # ------------------------------------------------------------------------------------------- the model
+INITS = ("hf", "fan_in")  # ModelConfig.init
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """A tiny ``LlamaForCausalLM`` (the brief: 4 layers, d = 128, d_ff = 256, 4 heads; tied embeddings)."""
+    """A tiny ``LlamaForCausalLM`` (the brief: 4 layers, d = 128, d_ff = 256, 4 heads; tied embeddings).
+
+    ``init``: ``"hf"`` keeps transformers' initialisation (every weight ~ N(0, 0.02^2), ``initializer_range``);
+    ``"fan_in"`` re-draws every ``nn.Linear`` weight from N(0, 1 / fan_in) (LeCun normal), the output layer
+    included, which is tied to the input embedding (drawn at 1 / sqrt(d) then). At d = 128 the 0.02 init is 1/4.4
+    of the fan-in scale: attention logits start near 0 and the model can sit on a plateau for hundreds of steps
+    before it attends by offset or content (coin measured it: copying 3 digits, 0.00 greedy accuracy after 225
+    steps with ``"hf"``, 1.00 after 75 with ``"fan_in"``)."""
 
     n_layer: int = 4
     d_model: int = 128
     d_ff: int = 256
     n_head: int = 4
     max_positions: int = 64
+    init: str = "hf"
 
     def __post_init__(self) -> None:
         for name in ("n_layer", "d_model", "d_ff", "n_head", "max_positions"):
             check_positive_int(name, getattr(self, name))
         if self.d_model % self.n_head:
             raise ValueError(f"d_model must be a multiple of n_head, got {self.d_model} and {self.n_head}")
+        check_one_of("init", self.init, INITS)
 
 
 def build_llama(config: ModelConfig, tok: CharTokenizer) -> nn.Module:
-    """A randomly initialised ``transformers.LlamaForCausalLM`` of ``config`` (no dropout)."""
+    """A randomly initialised ``transformers.LlamaForCausalLM`` of ``config`` (no dropout; ``config.init``)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    return LlamaForCausalLM(
+    model = LlamaForCausalLM(
         LlamaConfig(
             vocab_size=tok.vocab_size,
             hidden_size=config.d_model,
@@ -244,6 +256,12 @@ def build_llama(config: ModelConfig, tok: CharTokenizer) -> nn.Module:
             eos_token_id=tok.eos_id,
         )
     )
+    if config.init == "fan_in":
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.normal_(module.weight, std=module.in_features**-0.5)
+    return model
 
 
 def lm_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -276,6 +294,8 @@ class PretrainConfig:
         A named batch ``stream`` or a tokenizer alphabet other than :data:`CHARS` enters the hash too (the
         default addition stream with the default alphabet hashes exactly as before they existed)."""
         fields: dict[str, Any] = {"format": 1, "arch": "LlamaForCausalLM", **dataclasses.asdict(self)}
+        if self.model.init == "hf":  # the default initialisation hashes as before the option existed
+            del fields["model"]["init"]
         if stream or tuple(chars) != CHARS:
             fields |= {"stream": stream, "chars": "".join(chars)}
         return config_key(fields)
