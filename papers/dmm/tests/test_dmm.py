@@ -13,6 +13,7 @@ from paperzoo.dmm import (
     MatchConfig,
     RidgeTwin,
     check_forget,
+    coherent_forget,
     dm_direct,
     dmm_unlearn,
     fit_datamodels,
@@ -27,9 +28,9 @@ from paperzoo.dmm import (
     retain_sample,
     scrub,
 )
-from paperzoo.dmm.bench import BENCHMARK, PAPER, SMOKE
-from paperzoo.dmm.experiment import Config, run_paper
-from paperzoo.dmm.resnet import ResNet9, fold_batchnorm
+from paperzoo.dmm.bench import BENCHMARK, PAPER, PAPER_LIVING17, SMOKE
+from paperzoo.dmm.experiment import Config, PaperConfig, run_paper
+from paperzoo.dmm.resnet import ResNet9, ResNet18, fold_batchnorm
 from paperzoo.shared.testbeds.classify import MLP
 from paperzoo.shared.torch.many import stack_init
 
@@ -120,6 +121,30 @@ def test_datamodels_dual_form_with_fewer_models_equals_the_normal_equations():
         gram + lam * torch.eye(50, dtype=torch.float64), x.T @ (outputs - outputs.mean(0)).reshape(30, -1).double()
     )
     torch.testing.assert_close(fit.beta, want.reshape(50, 4, 3).float(), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("m, n", [(60, 24), (30, 50)])  # the primal and the dual form
+def test_datamodels_fitted_out_of_core_equal_the_in_memory_fit(tmp_path, m, n):
+    gen = torch.Generator().manual_seed(8)
+    masks = half_subsets(m, n, 0.5, seed=9)
+    beta = torch.randn(n, 5, 3, generator=gen)
+    outputs = torch.einsum("mi,iec->mec", masks.float(), beta) + torch.randn(m, 5, 3, generator=gen)
+    want = fit_datamodels(masks, outputs)
+    np.save(tmp_path / "outputs.npy", outputs.numpy())
+    on_disk = np.load(tmp_path / "outputs.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(tmp_path / "beta.npy", "w+", np.float32, (n, 5, 3))
+    got = fit_datamodels(masks, on_disk, target_chunk=4, out=out)  # 4 does not divide the 15 targets
+    assert torch.equal(got.ridge, want.ridge)  # the same strength chosen for every target
+    assert len(set(want.ridge.flatten().tolist())) > 1  # ... and not one strength for all
+    # equal up to float32 round-off (the primal form's X^T Y is a float32 product summed in another order per block)
+    torch.testing.assert_close(got.beta, want.beta, rtol=0, atol=1e-4 * float(want.beta.abs().max()))
+    torch.testing.assert_close(got.intercept, want.intercept, rtol=0, atol=1e-4 * float(want.intercept.abs().max()))
+    assert got.holdout_mse == pytest.approx(want.holdout_mse, rel=1e-6)
+    out.flush()
+    np.testing.assert_array_equal(np.load(tmp_path / "beta.npy"), got.beta.numpy())  # beta lives in the file
+    # coherent sets from the Gram matrix accumulated over column blocks of beta are the same points
+    for end in ("top", "bottom"):
+        assert torch.equal(coherent_forget(got, 6, end, chunk=4), coherent_forget(want, 6, end))
 
 
 def test_ridge_twin_dm_direct_equals_refit_without_forget():
@@ -267,6 +292,9 @@ def test_smoke_is_deterministic():
         (lambda: Config(kappa=-0.1), "kappa"),
         (lambda: Config(forget_sets=(("x", "random", 0),)), "size"),
         (lambda: Config(forget_sets=(("x", "clustered", 5),)), "kind"),
+        (lambda: Config(target_chunk=-1), "target_chunk"),
+        (lambda: PaperConfig(dataset="imagenet"), "dataset"),
+        (lambda: PaperConfig(dataset="living17", data="cifar10"), "data"),
     ],
 )
 def test_bad_input_raises_naming_the_argument(call, name):
@@ -275,10 +303,21 @@ def test_bad_input_raises_naming_the_argument(call, name):
 
 
 # ------------------------------------------------------------------------------------------------- paper scale
-def test_folded_resnet9_equals_the_batchnorm_model_in_evaluation():
+@pytest.mark.parametrize(
+    ("build", "x", "tol"),
+    [
+        (lambda **kw: ResNet9(width=4, **kw), torch.rand(24, 3, 32, 32), (1e-5, 1e-6)),
+        (
+            lambda **kw: ResNet18(classes=17, **kw),
+            torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8),
+            (1e-4, 1e-5),
+        ),
+    ],
+    ids=["resnet9", "resnet18"],
+)
+def test_folded_resnet_equals_the_batchnorm_model_in_evaluation(build, x, tol):
     torch.manual_seed(0)
-    model = ResNet9(width=4)
-    x = torch.rand(24, 3, 32, 32)
+    model = build()
     model.train()
     model(x)  # running statistics move away from (0, 1)
     with torch.no_grad():
@@ -286,11 +325,12 @@ def test_folded_resnet9_equals_the_batchnorm_model_in_evaluation():
             if isinstance(m, nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
     model.eval()
-    folded = ResNet9(width=4, norm="affine", eval_batch=10)  # also checks the input split
-    folded.load_state_dict(fold_batchnorm(model))
+    folded = build(norm="affine", eval_batch=4)  # also checks the input split
+    folded.load_state_dict(fold_batchnorm(model))  # strict: every parameter, a head's bias included
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         want, got = model(x), folded(x)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got, want, rtol=tol[0], atol=tol[1])
     assert want.std() > 0
 
 
@@ -330,6 +370,47 @@ def test_paper_scale_runs_on_a_tiny_cifar_stand_in(tmp_path):
     # DMM moved the originals towards its targets (the official lr 5e-4, 5 epochs: a small but nonzero step)
     assert metrics["random4/dmm/forget_mse_drop"] > 0.0
     assert metrics["random4/om/lr"] == 5e-4 and metrics["random4/om/epochs"] == 5
+
+
+def test_paper_scale_runs_on_a_tiny_living17_folder_out_of_core(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for split, count in (("train", 8), ("val", 3)):
+        for c in range(3):  # 3 of the 17 class folders, images of mixed sizes (resized and centre-cropped)
+            folder = tmp_path / "living17" / split / f"n0{c}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                h, w = (20, 24) if i % 2 else (18, 18)
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    config = dataclasses.replace(
+        PAPER_LIVING17,
+        data=str(tmp_path / "living17"),
+        image_size=16,
+        n_train=22,  # the first 22 of 24 training images
+        epochs=1,
+        lr=0.01,  # 0.4 on three steps of 8 images leaves outputs of ~1e31 in evaluation mode
+        batch_size=8,
+        n_subset_models=3,
+        n_models=2,
+        n_om_oracles=1,
+        forget_sets=(("coherent3", "coherent", 3),),  # the PCA of beta, read in column blocks from disk
+        match_epochs=(1,),
+        sgd_lrs=(1e-2,),
+        sgd_epochs=(1,),
+        model_chunk=2,
+        eval_batch=16,
+        store_dir=str(tmp_path / "store"),
+        target_chunk=100,  # 31 eval points x 17 classes = 527 targets in 6 blocks
+        device="cpu",
+    )
+    metrics = run_paper(config, 0).metrics
+    for method in ("do_nothing", "dm_direct", "dmm", "om", "ga", "gd", "ascent_descent", "scrub", "noise_floor"):
+        for split in ("forget", "retain", "val"):
+            assert np.isfinite(metrics[f"coherent3/{method}/{split}_p95"]), (method, split)
+    assert metrics["coherent3/klom_min"] >= 0.0
+    assert np.load(tmp_path / "store" / "beta-0.npy", mmap_mode="r").shape == (22, 31, 17)
+    assert np.load(tmp_path / "store" / "outputs-0.npy", mmap_mode="r").shape == (3, 31, 17)
 
 
 def test_paper_config_refuses_a_download_without_permission():

@@ -7,10 +7,13 @@ the figures in ``plots.py``, the speed figures in ``perf.py``.
 - full (minutes, 2 CPU cores): 3,000 half-subset models; N = 64 originals, 64 + 64 oracles and 10 OM oracles per
   forget set (random 10, random 100, coherent 50); every fine-tuning method tuned on its own separate forget set
   of the same kind; KLoM p95 per split, validation accuracy.
-- paper: CIFAR-10 / ResNet-9 with the official settings (``run_paper``; the README says what was not verified).
+- paper: CIFAR-10 / ResNet-9 (``PAPER``, the CLI's paper scale) and Living-17 / ResNet-18 (``PAPER_LIVING17``) with
+  the official settings (``run_paper``; the README says what was not verified).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from paperzoo.dmm import experiment, perf, plots
 from paperzoo.dmm.experiment import Config, PaperConfig
@@ -27,12 +30,18 @@ SMOKE = Config(
     sgd_epochs=(5,),
 )
 
+# The brief's full scale (Config's defaults); its three forget sets run on two worker processes (bit-identical to
+# one process: each worker runs one thread and every model's seed is derived from the base seed).
+FULL = Config(workers=2)
+
 # The paper's CIFAR-10 / ResNet-9 setting (official defaults): 50,000 training images (the 10,000 test images are
 # the validation points), datamodels from 20,000 half-subset models, N = 100 originals and oracles, k = 10 OM
 # oracles, kappa = 1, the official matching loop (Adam lr 5e-4, 5 epochs, batch 512; no grid), the bench's SGD
-# baselines over a small lr x epochs grid. ResNet-9 recipe: 24 epochs, batch 512, peak lr 0.4, triangular schedule
-# peaking at epoch 5, SGD Nesterov momentum 0.9, weight decay 5e-4, label smoothing 0.1, horizontal flips. Models
-# are trained one at a time (BatchNorm) and unlearned 10 originals per stack. Data: a local .npz (see PaperConfig).
+# baselines over a small lr x epochs grid (batch 64). Training recipe: data-unlearning-bench's train_cifar10 (24
+# epochs, SGD momentum 0.9, weight decay 5e-4, triangular lr peaking at 0.4 at epoch 5, no label smoothing, no
+# augmentation), batch 512. Models are trained one at a time (BatchNorm) and unlearned 10 originals per stack. The
+# subset models' outputs and beta go to .npy files under store_dir and the datamodels are fitted 4,096 targets at a
+# time (fit_datamodels' out-of-core path; README "Paper scale": memory and disk). Data: a local .npz (PaperConfig).
 PAPER = PaperConfig(
     n_train=50_000,
     epochs=24,
@@ -55,7 +64,27 @@ PAPER = PaperConfig(
     model_chunk=10,
     width=64,
     eval_batch=256,
+    store_dir="~/.cache/paperzoo/dmm-cifar10",
+    target_chunk=4096,
     device="cuda",
+)
+
+# Living-17 (BREEDS: 17 ImageNet superclasses; 44,200 training and 3,400 validation images, 17 classes) with
+# torchvision's ResNet-18 (not pretrained, 17-way head), as data-unlearning-bench's living17 setting: 25 epochs (its
+# original models are the epoch-24 checkpoints of train_cifar10's recipe), N = 100, unlearning batch 64; forget
+# sets random 500 (the bench's set 1) and coherent 200 (a stand-in for its two 200-point subpopulation sets, which
+# need the ImageNet subclass labels). Images 224 x 224, ImageNet-normalised; batch 512 and the image size were not
+# found in the official code. Not in the CLI's scale list: run `run_paper(PAPER_LIVING17, seed)` (README).
+PAPER_LIVING17 = dataclasses.replace(
+    PAPER,
+    dataset="living17",
+    data="~/.cache/paperzoo/living17",
+    n_train=44_200,
+    epochs=25,
+    forget_sets=(("random500", "random", 500), ("coherent200", "coherent", 200)),
+    image_size=224,
+    eval_batch=64,  # 10 vmapped ResNet-18s on 64 images of 224 x 224: ~2 GB of first-layer activations
+    store_dir="~/.cache/paperzoo/dmm-living17",
 )
 
 
@@ -117,7 +146,7 @@ BENCHMARK = Benchmark(
     slug="dmm",
     title="Attribute-to-Delete: Machine Unlearning via Datamodel Matching (DMM, arXiv 2410.23232)",
     framework="torch",
-    scales={"smoke": SMOKE, "full": Config(), "paper": PAPER},
+    scales={"smoke": SMOKE, "full": FULL, "paper": PAPER},
     seeds={"smoke": (0,), "full": (0, 1, 2), "paper": (0, 1, 2)},
     run={"smoke": experiment.run, "full": experiment.run, "paper": experiment.run_paper},
     claims={"smoke": smoke_claims, "full": full_claims, "paper": full_claims},
@@ -129,5 +158,5 @@ BENCHMARK = Benchmark(
     ),
     plot={"full": plots.plot},
     perf=perf.perf,
-    paper_needs="a CUDA GPU and CIFAR-10 as a local .npz (or torchvision with allow_download); see the README",
+    paper_needs="a CUDA GPU and CIFAR-10 as a local .npz (or torchvision with allow_download), or Living-17 (README)",
 )

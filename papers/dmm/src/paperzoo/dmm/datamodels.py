@@ -12,7 +12,7 @@ points ``forget`` contribute; DM-Direct subtracts it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,61 +70,106 @@ class Datamodels:
 
 
 def fit_datamodels(
-    masks: Tensor, outputs: Tensor, ridges: Sequence[float] = (1e-3, 1e-2, 0.1, 1.0, 10.0), holdout: float = 0.1
+    masks: Tensor,
+    outputs: Tensor | np.ndarray,
+    ridges: Sequence[float] = (1e-3, 1e-2, 0.1, 1.0, 10.0),
+    holdout: float = 0.1,
+    target_chunk: int = 0,
+    out: np.ndarray | None = None,
 ) -> Datamodels:
     """Ridge regression of every target ``outputs[:, x, c]`` (``[M, n_eval, C]``) on the inclusion ``masks``
     (``[M, n_train]``) with an unpenalised intercept: ``beta = (Xc^T Xc + lam I)^-1 Xc^T Yc`` on centred masks and
     outputs, ``lam = ridge * trace(Xc^T Xc) / n_train``. With several ``ridges``, each target gets the one with the
     lowest squared error on the last ``holdout`` fraction of the models, fitted on the rest (a regularisation path
     chosen per target on held-out models, as the official datamodels' solver does), then all are refitted on all
-    models. One eigendecomposition of the Gram matrix serves every strength."""
-    if masks.dim() != 2 or outputs.dim() != 3 or masks.shape[0] != outputs.shape[0]:
+    models. One eigendecomposition of the Gram matrix serves every strength and every target.
+
+    Out of core: the targets are independent given the masks' spectrum, so they are fitted ``target_chunk`` columns
+    of the flattened ``[M, n_eval * C]`` outputs at a time (0: all at once). ``outputs`` may then be a numpy array
+    on disk (``np.load(..., mmap_mode="r")``), read one column block at a time, and ``out`` a float32
+    ``[n_train, n_eval, C]`` array (e.g. ``np.lib.format.open_memmap``) that receives ``beta`` block by block and
+    backs the returned ``Datamodels.beta``. Peak memory is then the masks' spectrum (``[M, n_train]`` and
+    ``[min(M, n_train)]^2`` float64 matrices) plus one block, not ``outputs`` or ``beta``."""
+    if masks.dim() != 2 or len(outputs.shape) != 3 or masks.shape[0] != outputs.shape[0]:
         raise ValueError(f"masks must be [M, n_train] and outputs [M, n_eval, C], got {masks.shape}, {outputs.shape}")
     if not ridges:
         raise ValueError("ridges must be non-empty")
     for r in ridges:
         check_positive("ridges", r)
     check_range("holdout", holdout, 0.0, 1.0, high_inclusive=False)
+    check_non_negative("target_chunk", target_chunk)
     m, n = masks.shape
-    shape = outputs.shape[1:]
+    shape = tuple(outputs.shape[1:])
+    if out is not None and (tuple(out.shape) != (n, *shape) or out.dtype != np.float32):
+        raise ValueError(f"out must be a float32 array of shape {(n, *shape)}, got {out.shape} {out.dtype}")
     x = masks.to(torch.float64)
-    y = outputs.reshape(m, -1).to(torch.float32)
+    flat = outputs.reshape(m, -1)
+    n_targets = flat.shape[1]
+    step = target_chunk or n_targets
 
-    def spectrum(rows: slice) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, float]:
-        """Centring means, eigenvalues s, basis B and z with beta(lam) = B (z / (s + lam)): the primal form
-        (eigenvectors V of Xc^T Xc, z = V^T Xc^T Yc) or, with fewer models than points, the equal dual form
-        (K = Xc Xc^T = U S U^T, B = Xc^T U, z = U^T Yc)."""
-        xm, ym = x[rows].mean(0), y[rows].mean(0).to(torch.float64)
+    def columns(start: int) -> Tensor:
+        """Targets ``start : start + step`` of every model, float32 ``[M, k]``."""
+        if isinstance(flat, Tensor):
+            return flat[:, start : start + step].to(torch.float32)
+        return torch.from_numpy(np.ascontiguousarray(flat[:, start : start + step], dtype=np.float32))
+
+    def spectrum(rows: slice) -> tuple[Tensor, Tensor, Tensor, Callable[[Tensor], Tensor], float]:
+        """The masks' part of the fit on ``rows``: centring mean xm, eigenvalues s, basis B and the map from centred
+        float64 targets Yc to z, with beta(lam) = B (z / (s + lam)): the primal form (eigenvectors V of Xc^T Xc,
+        z = V^T Xc^T Yc) or, with fewer models than points, the equal dual form (K = Xc Xc^T = U S U^T,
+        B = Xc^T U, z = U^T Yc)."""
+        xm = x[rows].mean(0)
         xc = x[rows] - xm
-        yc = (y[rows] - ym.to(torch.float32)).to(torch.float64)
         scale = float(xc.pow(2).sum() / n)  # the mean diagonal of Xc^T Xc
         if xc.shape[0] < n:
             s, u = torch.linalg.eigh(xc @ xc.T)
-            return xm, ym, s, xc.T @ u, u.T @ yc, scale
+            return xm, s, xc.T @ u, lambda yc: u.T @ yc, scale
         s, v = torch.linalg.eigh(xc.T @ xc)
-        return xm, ym, s, v, v.T @ (xc.T.to(torch.float32) @ yc.to(torch.float32)).to(torch.float64), scale
+        xt = xc.T.to(torch.float32)
+        return xm, s, v, lambda yc: v.T @ (xt @ yc.to(torch.float32)).to(torch.float64), scale
 
-    choice = torch.zeros(y.shape[1], dtype=torch.long)
+    def targets(y: Tensor, rows: slice, project: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+        """The targets' part on ``rows``: their mean ym and z."""
+        ym = y[rows].mean(0).to(torch.float64)
+        return ym, project((y[rows] - ym.to(torch.float32)).to(torch.float64))
+
+    choice = torch.zeros(n_targets, dtype=torch.long)
     error = float("nan")
     if len(ridges) > 1:
         cut = m - max(1, round(holdout * m))
         if cut < 2:
             raise ValueError(f"holdout leaves {cut} models to fit; need more models or a single ridge")
-        xm, ym, s, basis, z, scale = spectrum(slice(0, cut))
+        xm, s, basis, project, scale = spectrum(slice(0, cut))
         proj = (x[cut:] - xm) @ basis
-        errors = torch.stack(
-            [((proj / (s + r * scale)) @ z + ym - y[cut:].to(torch.float64)).pow(2).mean(0) for r in ridges]
-        )
-        best = errors.min(0)
-        choice, error = best.indices, float(best.values.mean())
-    xm, ym, s, basis, z, scale = spectrum(slice(0, m))
-    strength = torch.tensor(ridges, dtype=torch.float64)[choice] * scale  # [K], one lambda per target
-    beta = basis @ (z / (s[:, None] + strength))
-    intercept = ym - xm @ beta
+        total = 0.0
+        for start in range(0, n_targets, step):
+            y = columns(start)
+            ym, z = targets(y, slice(0, cut), project)
+            errors = torch.stack(
+                [((proj / (s + r * scale)) @ z + ym - y[cut:].to(torch.float64)).pow(2).mean(0) for r in ridges]
+            )
+            best = errors.min(0)
+            choice[start : start + step] = best.indices
+            total += float(best.values.sum())
+        error = total / n_targets
+        del basis, project, proj
+    xm, s, basis, project, scale = spectrum(slice(0, m))
+    lams = torch.tensor(ridges, dtype=torch.float64)
+    beta_parts, intercept_parts = [], []
+    for start in range(0, n_targets, step):
+        ym, z = targets(columns(start), slice(0, m), project)
+        strength = lams[choice[start : start + step]] * scale  # [k], one lambda per target
+        beta = basis @ (z / (s[:, None] + strength))
+        intercept_parts.append(ym - xm @ beta)
+        if out is None:
+            beta_parts.append(beta)
+        else:
+            out.reshape(n, -1)[:, start : start + step] = beta.to(torch.float32).numpy()
+    beta_all = torch.from_numpy(out) if out is not None else torch.cat(beta_parts, 1).reshape(n, *shape)
     return Datamodels(
-        beta=beta.reshape(n, *shape).to(torch.float32),
-        intercept=intercept.reshape(shape).to(torch.float32),
-        ridge=torch.tensor(ridges, dtype=torch.float64)[choice].reshape(shape),
+        beta=beta_all.to(torch.float32),
+        intercept=torch.cat(intercept_parts).reshape(shape).to(torch.float32),
+        ridge=lams[choice].reshape(shape),
         holdout_mse=error,
     )
 
@@ -181,19 +226,31 @@ def random_forget(n_train: int, size: int, seed: int, exclude: Sequence[int] | T
 
 
 def coherent_forget(
-    datamodels: Datamodels, size: int, end: str = "top", exclude: Sequence[int] | Tensor = ()
+    datamodels: Datamodels, size: int, end: str = "top", exclude: Sequence[int] | Tensor = (), chunk: int = 0
 ) -> Tensor:
     """The ``size`` training points with the largest (``end="top"``) or smallest (``"bottom"``) projection on the
     first principal component of the datamodel matrix (row i = ``beta_i`` flattened over eval points and classes),
     outside ``exclude``, sorted: a coherent subpopulation, as the paper's CIFAR-10 forget sets 4-9. The component's
-    sign is fixed so that its largest-magnitude projection is positive."""
+    sign is fixed so that its largest-magnitude projection is positive. With ``chunk`` > 0 the rows' Gram matrix
+    is accumulated over blocks of ``chunk`` columns (a ``beta`` on disk is read one block at a time) and only its top
+    eigenvector is computed (LOBPCG: at most the Gram matrix in float32 and float64, 12 n_train^2 bytes, where eigh
+    adds its eigenvectors and workspace, ~40 n_train^2 bytes in all); 0: one block and a full ``eigh``."""
     check_positive_int("size", size)
+    check_non_negative("chunk", chunk)
     if end not in ("top", "bottom"):
         raise ValueError(f"end must be 'top' or 'bottom', got {end!r}")
     rows = datamodels.beta.reshape(datamodels.beta.shape[0], -1)
-    centred = rows - rows.mean(0)
-    _, vectors = torch.linalg.eigh((centred @ centred.T).to(torch.float64))
-    first = vectors[:, -1]  # the Gram matrix's top eigenvector is proportional to the rows' projections
+    step = chunk or rows.shape[1]
+    gram = torch.zeros(len(rows), len(rows))
+    for start in range(0, rows.shape[1], step):
+        block = rows[:, start : start + step]
+        centred = block - block.mean(0)
+        gram += centred @ centred.T
+    gram = gram.to(torch.float64)  # the float32 accumulator is freed before the decomposition
+    if chunk:  # out of core: only the top eigenvector, without eigh's [n, n] eigenvectors and workspace
+        first = torch.lobpcg(gram, k=1, largest=True, tol=1e-10, niter=1000)[1][:, 0]
+    else:
+        first = torch.linalg.eigh(gram)[1][:, -1]  # the top eigenvector is proportional to the rows' projections
     projection = first * first[first.abs().argmax()].sign()
     order = torch.argsort(projection, descending=end == "top", stable=True)
     excluded = set(np.asarray(exclude, dtype=np.int64).tolist())

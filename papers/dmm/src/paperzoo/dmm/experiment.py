@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import torch
 
 from paperzoo.dmm.datamodels import Datamodels, coherent_forget, fit_datamodels, half_subsets, random_forget
 from paperzoo.dmm.klom import klom, klom_report, margins
-from paperzoo.dmm.resnet import ResNet9, stack_states, train_resnet9
+from paperzoo.dmm.resnet import ResNet9, ResNet18, stack_states, train_folded
 from paperzoo.dmm.stacked import outputs_stacked, repeat_models
 from paperzoo.dmm.unlearn import (
     MatchConfig,
@@ -35,6 +35,7 @@ from paperzoo.dmm.unlearn import (
 )
 from paperzoo.shared import Result
 from paperzoo.shared.data import load_digits_split
+from paperzoo.shared.parallel import run_jobs
 from paperzoo.shared.seeding import derive
 from paperzoo.shared.testbeds.classify import MLP, load_images
 from paperzoo.shared.torch.many import Params, train_many
@@ -79,15 +80,30 @@ class Config:
     accuracy_slack: float = 0.03
     bins: int = 20
     model_chunk: int = 0  # originals unlearned per call (0: all at once); bounds the fine-tuning's memory
+    # Out-of-core datamodels: a folder for the subset models' eval outputs and beta as .npy files on disk (""
+    # keeps them in memory) and the targets fitted per block (0: all at once); see fit_datamodels.
+    store_dir: str = ""
+    target_chunk: int = 0
+    workers: int = 1  # processes the forget sets of a seed run on (paperzoo.shared.parallel.run_jobs)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "hidden", "epochs", "batch_size", "n_subset_models", "n_models", "n_om_oracles"):
+        for name in (
+            "n_train",
+            "hidden",
+            "epochs",
+            "batch_size",
+            "n_subset_models",
+            "n_models",
+            "n_om_oracles",
+            "workers",
+        ):
             check_positive_int(name, getattr(self, name))
         check_range("subset_fraction", self.subset_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
         check_non_negative("kappa", self.kappa)
         check_positive_int("bins", self.bins)
         check_non_negative("model_chunk", self.model_chunk)
+        check_non_negative("target_chunk", self.target_chunk)
         if not self.forget_sets or len({f[0] for f in self.forget_sets}) != len(self.forget_sets):
             raise ValueError("forget_sets must be non-empty with distinct names")
         for _, kind, size in self.forget_sets:
@@ -103,34 +119,63 @@ class Config:
         return any(len(g) > 1 for g in (self.match_lrs, self.match_epochs, self.sgd_lrs, self.sgd_epochs))
 
 
+PAPER_DATASETS = {"cifar10": 10, "living17": 17}  # data set -> classes (ResNet-9 on CIFAR-10, ResNet-18 on Living-17)
+
+
 @dataclass(frozen=True)
 class PaperConfig(Config):
-    """The paper scale: CIFAR-10 and ResNet-9 (:mod:`paperzoo.dmm.resnet`). ``data`` is the path of a ``.npz`` of
-    CIFAR-10 (``x_train``, ``y_train``, ``x_test``, ``y_test``: uint8 images (N, 32, 32, 3) and labels, as
-    :func:`paperzoo.shared.testbeds.classify.load_images` reads them), or ``"cifar10"``: torchvision's, downloaded
-    into ``data_dir``, only with ``allow_download``. The first ``n_train`` training images form S; the test images
-    are the validation points. ``hidden`` is unused (the width is ``width``)."""
+    """The paper scale: CIFAR-10 and ResNet-9 (:class:`paperzoo.dmm.resnet.ResNet9`), or Living-17 and ResNet-18
+    (:class:`paperzoo.dmm.resnet.ResNet18`), by ``dataset``.
 
+    CIFAR-10: ``data`` is the path of a ``.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``: uint8 images
+    (N, 32, 32, 3) and labels, as :func:`paperzoo.shared.testbeds.classify.load_images` reads them), or
+    ``"cifar10"``: torchvision's, downloaded into ``data_dir``, only with ``allow_download``. Living-17 (the BREEDS
+    ImageNet subset; never downloaded): ``data`` is a folder with ``train/<class>/`` and ``val/<class>/`` images
+    (torchvision ``ImageFolder``; resized on the shorter side and centre-cropped to ``image_size``) or a ``.npz`` of
+    uint8 (N, image_size, image_size, 3) arrays under the CIFAR keys (:func:`load_living17`). The first ``n_train``
+    training images form S; the test / val images are the validation points. ``hidden`` is unused. The training
+    recipe defaults to data-unlearning-bench's ``train_cifar10`` (:func:`paperzoo.dmm.resnet.train_folded`)."""
+
+    dataset: str = "cifar10"
     data: str = "~/.cache/paperzoo/cifar10.npz"
     data_dir: str = "~/.cache/paperzoo/cifar10"
     allow_download: bool = False
-    width: int = 64
+    width: int = 64  # ResNet-9 only
+    image_size: int = 224  # Living-17 only
     weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
+    nesterov: bool = False
+    flip: bool = False
     peak_epoch: float = 5.0
     eval_batch: int = 1024
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_one_of("dataset", self.dataset, tuple(PAPER_DATASETS))
         check_positive_int("width", self.width)
+        check_positive_int("image_size", self.image_size)
         check_positive_int("eval_batch", self.eval_batch)
         check_non_negative("weight_decay", self.weight_decay)
         check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, high_inclusive=False)
-        if self.data == "cifar10":
+        if self.dataset == "living17":
+            if self.data == "cifar10":
+                raise ValueError("data must be a Living-17 folder or .npz for dataset='living17', got 'cifar10'")
+        elif self.data == "cifar10":
             if not self.allow_download:
                 raise ValueError("data='cifar10' downloads CIFAR-10: set allow_download=True or give a .npz path")
         elif not self.data.endswith(".npz"):
             raise ValueError(f"data must be 'cifar10' or the path of a .npz file, got {self.data!r}")
+
+    @property
+    def classes(self) -> int:
+        """The number of classes of ``dataset``."""
+        return PAPER_DATASETS[self.dataset]
+
+    def network(self, norm: str) -> torch.nn.Module:
+        """The paper network of ``dataset`` (``norm`` "batch" to train, "affine" for the folded twin)."""
+        if self.dataset == "living17":
+            return ResNet18(self.classes, norm, self.eval_batch)
+        return ResNet9(self.width, self.classes, norm, self.eval_batch)
 
 
 def train_mlps(setting: Setting, seeds: list[int], rows: torch.Tensor, chunk: int = 1000) -> Params:
@@ -153,24 +198,25 @@ def train_mlps(setting: Setting, seeds: list[int], rows: torch.Tensor, chunk: in
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def train_resnets(setting: Setting, seeds: list[int], rows: torch.Tensor) -> Params:
-    """ResNet-9s (BatchNorm) trained one at a time on ``rows``, folded and stacked (:mod:`paperzoo.dmm.resnet`)."""
+def train_networks(setting: Setting, seeds: list[int], rows: torch.Tensor) -> Params:
+    """The paper networks (BatchNorm) trained one at a time on ``rows``, folded and stacked
+    (:mod:`paperzoo.dmm.resnet`)."""
     c, d = setting.config, setting.data
     recipe = {
-        "width": c.width,
-        "classes": 10,
         "epochs": c.epochs,
         "batch_size": c.batch_size,
         "lr": c.lr,
         "momentum": c.momentum,
+        "nesterov": c.nesterov,
         "weight_decay": c.weight_decay,
         "label_smoothing": c.label_smoothing,
         "peak_epoch": c.peak_epoch,
+        "flip": c.flip,
     }
     states = []
     for seed, row in zip(seeds, rows, strict=True):
         row = row.to(d["x_train"].device)
-        states.append(train_resnet9(seed, d["x_train"][row], d["y_train"][row], **recipe))
+        states.append(train_folded(lambda: c.network("batch"), seed, d["x_train"][row], d["y_train"][row], **recipe))
     return stack_states(states)
 
 
@@ -222,6 +268,57 @@ def load_cifar(config: PaperConfig) -> dict[str, torch.Tensor]:
     return t
 
 
+def load_living17(config: PaperConfig) -> dict[str, torch.Tensor]:
+    """Living-17 as uint8 (N, 3, S, S) images (S = ``image_size``; :class:`paperzoo.dmm.resnet.ResNet18` scales and
+    normalises them) on the config's device, from an ``ImageFolder`` tree (``train/`` and ``val/``, the same class
+    folders; labels = the sorted folder names) or a ``.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``).
+    The first ``n_train`` training images, the val images as validation; ``x_eval``/``y_eval`` = train then val."""
+    path = Path(config.data).expanduser()
+    size = config.image_size
+    if path.suffix == ".npz":
+        with np.load(path) as file:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(file.files)
+            if missing:
+                raise ValueError(f"{path} lacks the array(s) {sorted(missing)}")
+            arrays = {k: file[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        images = {}
+        for split in ("train", "test"):
+            x = arrays[f"x_{split}"]
+            if x.dtype != np.uint8 or x.shape[1:] != (size, size, 3) or len(x) != len(arrays[f"y_{split}"]):
+                raise ValueError(
+                    f"x_{split} must be uint8 (N, {size}, {size}, 3) images matching y_{split}, got {x.shape}"
+                )
+            images[split] = (
+                torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(),
+                torch.as_tensor(arrays[f"y_{split}"]),
+            )
+    elif path.is_dir():
+        import torchvision
+        from torchvision import transforms
+
+        crop = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
+        images, classes = {}, []
+        for split, folder in (("train", "train"), ("test", "val")):
+            tree = torchvision.datasets.ImageFolder(path / folder, transform=crop)
+            classes.append(tree.classes)
+            images[split] = (torch.stack([tree[i][0] for i in range(len(tree))]), torch.tensor(tree.targets))
+        if classes[0] != classes[1]:
+            raise ValueError(f"{path}: train/ and val/ must hold the same class folders")
+    else:
+        raise ValueError(f"data must be a Living-17 folder (train/, val/) or a .npz file, got {config.data!r}")
+    (x_tr, y_tr), (x_va, y_va) = images["train"], images["test"]
+    if len(x_tr) < config.n_train:
+        raise ValueError(f"n_train = {config.n_train} exceeds the {len(x_tr)} training images")
+    if int(max(y_tr.max(), y_va.max())) >= config.classes:
+        raise ValueError(f"labels must lie in [0, {config.classes}) for dataset={config.dataset!r}")
+    dev = config.device
+    t = {"x_train": x_tr[: config.n_train].to(dev), "y_train": y_tr[: config.n_train].long().to(dev)}
+    t |= {"x_val": x_va.to(dev), "y_val": y_va.long()}
+    t["x_eval"] = torch.cat([t["x_train"], t["x_val"]])
+    t["y_eval"] = torch.cat([t["y_train"].cpu(), t["y_val"]])
+    return t
+
+
 def train_models(setting: Setting, seeds: list[int], rows: torch.Tensor) -> Params:
     """Models trained from scratch on ``rows`` (``[M, n]`` train indices) by the setting's trainer."""
     return setting.trainer(setting, seeds, rows)
@@ -249,17 +346,39 @@ def fit_setting(setting: Setting) -> Setting:
     t0 = time.perf_counter()
     seeds = [derive(seed, "subset", j) for j in range(config.n_subset_models)]
     chunk = config.model_chunk or config.n_subset_models  # only the outputs of a chunk's models are kept
-    outputs = torch.cat(
-        [
-            eval_logits(setting, train_models(setting, seeds[i : i + chunk], rows[i : i + chunk]))
-            for i in range(0, len(seeds), chunk)
-        ]
+    parts = (
+        eval_logits(setting, train_models(setting, seeds[i : i + chunk], rows[i : i + chunk]))
+        for i in range(0, len(seeds), chunk)
     )
+    store = Path(config.store_dir).expanduser() if config.store_dir else None
+    outputs = (
+        torch.cat(list(parts)) if store is None else write_blocks(parts, len(seeds), store / f"outputs-{seed}.npy")
+    )
+    del rows  # [M, n / 2] int64: 4 GB at the CIFAR-10 paper size
     setting.timings["subset_models_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    setting.datamodels = fit_datamodels(masks, outputs, config.ridges)
+    out = None
+    if store is not None:
+        out = np.lib.format.open_memmap(store / f"beta-{seed}.npy", "w+", np.float32, (n, *outputs.shape[1:]))
+    setting.datamodels = fit_datamodels(masks, outputs, config.ridges, target_chunk=config.target_chunk, out=out)
     setting.timings["datamodel_fit_s"] = time.perf_counter() - t0
     return setting
+
+
+def write_blocks(parts: Iterable[torch.Tensor], rows: int, path: Path) -> np.ndarray:
+    """The concatenation of ``parts`` (``[m_j, ...]`` blocks whose first axes sum to ``rows``) written block by block
+    into a float32 ``.npy`` file, returned as a read-only memory map of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array, filled = None, 0
+    for part in parts:
+        if array is None:
+            array = np.lib.format.open_memmap(path, "w+", np.float32, (rows, *part.shape[1:]))
+        array[filled : filled + len(part)] = part.to(torch.float32).numpy()
+        filled += len(part)
+    if array is None or filled != rows:
+        raise ValueError(f"the blocks hold {filled} rows, expected {rows}")
+    array.flush()
+    return np.load(path, mmap_mode="r")
 
 
 def forget_sets(setting: Setting) -> list[tuple[str, torch.Tensor, torch.Tensor | None]]:
@@ -271,8 +390,9 @@ def forget_sets(setting: Setting) -> list[tuple[str, torch.Tensor, torch.Tensor 
             test = random_forget(n, size, derive(seed, "forget", name))
             tune = random_forget(n, size, derive(seed, "tune", name), exclude=test)
         else:
-            test = coherent_forget(setting.datamodels, size, "top")
-            tune = coherent_forget(setting.datamodels, size, "bottom", exclude=test)
+            chunk = setting.config.target_chunk
+            test = coherent_forget(setting.datamodels, size, "top", chunk=chunk)
+            tune = coherent_forget(setting.datamodels, size, "bottom", exclude=test, chunk=chunk)
         out.append((name, test, tune if setting.config.tune else None))
     return out
 
@@ -366,7 +486,8 @@ def chunk_grid(setting: Setting, originals: Params, method, forget, om_targets, 
     else:
         saved = scrub(tpl, stack, x, y, forget, ascent_epochs=c.ascent_epochs, **batches, **common)
     for e, p in saved.items():
-        logits = eval_logits(setting, p).reshape(n_models, len(lrs), -1, 10)
+        logits = eval_logits(setting, p)
+        logits = logits.reshape(n_models, len(lrs), *logits.shape[1:])
         results |= {(lr, e): logits[:, i] for i, lr in enumerate(lrs)}
     return results
 
@@ -429,6 +550,16 @@ def run_forget_set(setting: Setting, name: str, forget: torch.Tensor, tune_set: 
     return out
 
 
+def forget_set_job(setting: Setting, name: str, forget: torch.Tensor, tune_set: torch.Tensor | None) -> dict:
+    """:func:`run_forget_set` as a job of :func:`paperzoo.shared.parallel.run_jobs`; a worker process runs it on one
+    thread, as :func:`run` does, so its numbers equal the in-process ones bit for bit (nothing in it draws from the
+    global random state: every model's seed is derived from the base seed)."""
+    if setting.config.workers > 1:
+        torch.set_num_threads(1)
+    log.info("forget set %s (%d points)", name, len(forget))
+    return run_forget_set(setting, name, forget, tune_set)
+
+
 def time_requests(setting: Setting, forget: torch.Tensor) -> dict[str, float]:
     """One DMM request (one model, the official defaults) vs retraining one oracle on S \\ F, same process."""
     c = setting.config
@@ -454,9 +585,9 @@ def run_pipeline(setting: Setting, start: float) -> Result:
     """Every method's KLoM per forget set and split, the speed figures, on a built setting."""
     config = setting.config
     metrics: dict[str, float] = {}
-    for name, test, tune_set in forget_sets(setting):
-        log.info("forget set %s (%d points)", name, len(test))
-        metrics |= run_forget_set(setting, name, test, tune_set)
+    jobs = [(forget_set_job, (setting, name, test, tune_set)) for name, test, tune_set in forget_sets(setting)]
+    for part in run_jobs(jobs, min(config.workers, len(jobs)), desc=f"forget sets, seed {setting.seed}"):
+        metrics |= part
     metrics |= time_requests(setting, forget_sets(setting)[0][1])
     retrain_equiv = config.n_subset_models * config.subset_fraction
     metrics["perf/datamodel_retrain_equivalents"] = retrain_equiv
@@ -467,11 +598,12 @@ def run_pipeline(setting: Setting, start: float) -> Result:
 
 
 def run_paper(config: PaperConfig, seed: int) -> Result:
-    """The paper's setting: CIFAR-10 (:func:`load_cifar`) and ResNet-9s trained one at a time with BatchNorm, folded
-    for the stacked unlearning loops (:mod:`paperzoo.dmm.resnet`); otherwise the pipeline of :func:`run`."""
+    """The paper's setting: CIFAR-10 (:func:`load_cifar`) with ResNet-9s, or Living-17 (:func:`load_living17`) with
+    ResNet-18s, trained one at a time with BatchNorm and folded for the stacked unlearning loops
+    (:mod:`paperzoo.dmm.resnet`); otherwise the pipeline of :func:`run`."""
     start = time.perf_counter()
     torch.manual_seed(derive(seed, "torch"))
-    data = load_cifar(config)
-    template = ResNet9(config.width, 10, norm="affine", eval_batch=config.eval_batch).to(config.device)
-    setting = Setting(config, seed, data, template, {}, trainer=train_resnets)
+    data = load_living17(config) if config.dataset == "living17" else load_cifar(config)
+    template = config.network("affine").to(config.device)
+    setting = Setting(config, seed, data, template, {}, trainer=train_networks)
     return run_pipeline(fit_setting(setting), start)
