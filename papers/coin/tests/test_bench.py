@@ -46,7 +46,7 @@ def test_full_claims_follow_the_numbers_and_their_guards():
 
 
 def test_full_config_validates_its_grid():
-    assert BENCHMARK.scales["full"].lrs == (1e-3, 3e-3, 1e-2)
+    assert BENCHMARK.scales["full"].lrs == (1e-3, 3e-3, 1e-2)  # every arm, the same grid
     with pytest.raises(ValueError, match="lrs"):
         FullConfig(lrs=())
     with pytest.raises(ValueError, match="lrs"):

@@ -20,8 +20,10 @@ from paperzoo.coin import (
     run_arm,
     similarity,
 )
+from paperzoo.coin.bench import FullConfig, SmokeConfig
+from paperzoo.coin.experiment import base_weights
 from paperzoo.coin.tasks import TASKS, example_batch, make_examples, tokenizer
-from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, build_llama
+from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, PretrainConfig, build_llama
 from paperzoo.shared.torch import configure
 
 configure(threads=1, deterministic=True)
@@ -252,3 +254,17 @@ def test_continual_run_is_deterministic_and_grouping_keeps_separate_adapters():
 def test_bad_continual_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ContinualConfig(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------- the base model
+def test_both_scales_pretrain_from_the_fan_in_init_and_the_base_is_cached_deterministically(tmp_path):
+    assert SmokeConfig().pretrain.model.init == "fan_in" and FullConfig().pretrain.model.init == "fan_in"
+    config = PretrainConfig(model=ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2, init="fan_in"), steps=3,
+                            batch_size=4)  # fmt: skip
+    fresh = base_weights(config, (3,), None)
+    assert all(torch.equal(v, base_weights(config, (3,), None)[k]) for k, v in fresh.items())
+    built, loaded = base_weights(config, (3,), str(tmp_path)), base_weights(config, (3,), str(tmp_path))
+    assert len(list(tmp_path.iterdir())) == 1
+    assert all(torch.equal(v, built[k]) and torch.equal(v, loaded[k]) for k, v in fresh.items())
+    other = base_weights(config, (4,), str(tmp_path))  # another stream (digit lengths): another cache file
+    assert len(list(tmp_path.iterdir())) == 2 and not torch.equal(other["lm_head.weight"], fresh["lm_head.weight"])

@@ -28,7 +28,11 @@ class SmokeConfig:
 
     pretrain: PretrainConfig = field(
         default_factory=lambda: PretrainConfig(
-            model=ModelConfig(n_layer=2, d_model=32, d_ff=64, n_head=2), steps=150, batch_size=16, lr=1e-2, warmup=10
+            model=ModelConfig(n_layer=2, d_model=32, d_ff=64, n_head=2, init="fan_in"),
+            steps=150,
+            batch_size=16,
+            lr=1e-2,
+            warmup=10,
         )
     )
     continual: ContinualConfig = field(
@@ -53,10 +57,12 @@ class FullConfig:
     learning rate of ``lrs`` (chosen per arm on validation), the runs of a seed on ``workers`` cores."""
 
     pretrain: PretrainConfig = field(
-        default_factory=lambda: PretrainConfig(steps=3000, batch_size=32, lr=3e-3, warmup=30)
+        default_factory=lambda: PretrainConfig(
+            model=ModelConfig(init="fan_in"), steps=2000, batch_size=32, lr=3e-3, warmup=30
+        )
     )
     continual: ContinualConfig = field(
-        default_factory=lambda: ContinualConfig(steps=150, batch_size=8, lr=3e-3, lengths=(3, 4, 5))
+        default_factory=lambda: ContinualConfig(steps=150, batch_size=8, lr=3e-3, lengths=(3, 4, 5), n_test=100)
     )
     lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     cache_dir: str | None = DEFAULT_CACHE_DIR

@@ -31,9 +31,12 @@ if TYPE_CHECKING:
 
 
 def base_weights(pretrain: PretrainConfig, lengths: tuple[int, ...], cache_dir: str | None) -> dict:
-    """The base model pretrained on :func:`skill_stream` (cached by config, alphabet and stream name)."""
+    """The base model pretrained on :func:`skill_stream` by the shared testbed
+    (:func:`~paperzoo.shared.testbeds.arithmetic_lm.pretrained_base`: full-parameter AdamW, warm-up + cosine, from
+    ``pretrain.model.init``, which both scales set to ``"fan_in"``), cached on disk by config, alphabet and stream
+    name (``cache_dir=None``: no cache)."""
     tok = tokenizer()
-    name = f"coin-skills/v2/lengths={','.join(map(str, lengths))}"
+    name = f"coin-skills/lengths={','.join(map(str, lengths))}"
     state, _ = pretrained_base(pretrain, tok, cache_dir, stream=skill_stream(tok, lengths), stream_name=name)
     return state
 
