@@ -110,6 +110,18 @@ def test_pbe_jacobian_pattern_misses_only_the_rank_one_total_mass_coupling(refer
     assert np.abs(np.diagonal(J[:20, :20], 1)).max() > 0  # neighbour couplings are in the pattern
 
 
+def test_jac_sparsity_is_the_block_diagonal_of_the_batch_pattern_and_built_once():
+    model = PopulationBalance(Grid(5))
+    block = model.block_pattern().toarray()
+    full = model.jac_sparsity(3)
+    assert model.jac_sparsity(3) is full  # kept on the plant across hours
+    expected = np.zeros((21, 21))
+    for b in range(3):
+        expected[7 * b : 7 * b + 7, 7 * b : 7 * b + 7] = block
+    np.testing.assert_array_equal(full.toarray(), expected)
+    assert model.jac_sparsity(1).shape == (7, 7)
+
+
 def test_lsoda_moment_path_matches_the_bdf_path_to_its_tolerance():
     # the moment ODE's default integrator (ODEPACK LSODA) against the previous one (scipy's BDF), both at rtol 1e-6,
     # and both against a tight BDF reference (rtol 1e-9): same results within a few tolerances, LSODA no less accurate

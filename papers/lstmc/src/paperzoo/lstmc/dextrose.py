@@ -189,6 +189,14 @@ class _Model:
     def block_pattern(self) -> sparse.spmatrix:
         raise NotImplementedError
 
+    def jac_sparsity(self, n: int) -> sparse.csr_matrix:
+        """The Jacobian pattern of ``n`` batches integrated as one system (block-diagonal), built once per ``n``
+        and kept on the model: a plant advanced hour by hour reuses it."""
+        patterns = self.__dict__.setdefault("_jac_sparsity", {})
+        if n not in patterns:
+            patterns[n] = sparse.block_diag([self.block_pattern()] * n, format="csr")
+        return patterns[n]
+
     def moments(self, y: np.ndarray) -> np.ndarray:  # (..., n_state) -> (..., 5)
         raise NotImplementedError
 
@@ -363,7 +371,6 @@ def advance(
         if info["message"] != "Integration successful.":
             raise RuntimeError(f"LSODA failed: {info['message']}")
         return ys[1:].reshape(len(times) - 1, n, m)
-    pattern = sparse.block_diag([model.block_pattern()] * n, format="csr")
     sol = solve_ivp(
         f,
         (0.0, seconds),
@@ -372,7 +379,7 @@ def advance(
         t_eval=times[1:],
         rtol=solver.rtol,
         atol=atol,
-        jac_sparsity=pattern,
+        jac_sparsity=model.jac_sparsity(n),
     )
     if not sol.success:
         raise RuntimeError(f"BDF failed: {sol.message}")
