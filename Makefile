@@ -7,6 +7,9 @@ SHELL := /bin/bash
 UV := $(or $(shell command -v uv 2>/dev/null),$(shell (python3 -m pip install -q uv || python3 -m pip install -q --user --break-system-packages uv) >&2 && python3 -c 'import uv; print(uv.find_uv_bin())'))
 # uv cannot download interpreters here: use the system Python 3.11 (.python-version).
 export UV_PYTHON_DOWNLOADS := never
+# Installs write bytecode: with PYTHONDONTWRITEBYTECODE set (as on our machines) every process would otherwise
+# recompile torch, transformers and jax from source at import (~4 s of CPU per process that imports torch).
+export UV_COMPILE_BYTECODE := 1
 RUN := $(UV) run --locked
 PAPERS ?=
 module = $(subst -,_,$(1))
