@@ -2,9 +2,21 @@
 
 import numpy as np
 import pytest
+import torch
 
 from paperzoo.hydra import trainable_parameter_count
-from paperzoo.hydra.train import ADAPTERS, FinetuneConfig, attach_method, make_tasks, matched_ranks, task_arrays
+from paperzoo.hydra.train import (
+    ADAPTERS,
+    FinetuneConfig,
+    attach_method,
+    cls_features,
+    logits,
+    make_tasks,
+    matched_ranks,
+    task_arrays,
+    train_loop,
+    train_probe,
+)
 
 
 def test_tasks_transform_the_digits_as_described():
@@ -50,6 +62,28 @@ def test_lora_bias_arm_is_peft_with_a_b_bias(tiny_vit):
     assert layer.lora_B["default"].bias is not None and layer.lora_B["default"].bias.requires_grad
     assert layer.scaling["default"] == 1.0 and model.classifier.weight.requires_grad
     assert not model.vit.layers[0].mlp.fc1.weight.requires_grad
+
+
+def test_cls_features_are_what_the_head_reads(tiny_vit, images):
+    model = tiny_vit()
+    with torch.no_grad():
+        torch.testing.assert_close(model.classifier(cls_features(model, images)), logits(model, images))
+
+
+def test_probe_on_cached_features_trains_the_head_as_the_whole_model_does(tiny_vit):
+    """``train_probe`` (backbone features once) against ``train_loop`` on the whole frozen model: the same losses
+    and the same trained head, up to float rounding; the backbone untouched."""
+    data = make_tasks(24, 8, 8, ("digits_5_9",))["digits_5_9"]
+    whole, cached = (attach_method(tiny_vit(data.n_classes), "probe", 2, 1.0, 0.0) for _ in range(2))
+    backbone = {k: v.clone() for k, v in cached.vit.state_dict().items()}
+    expected = train_loop(whole, data, 8, 5, 0.1, 1e-4, 2, seed=3)
+    found = train_probe(cached, data, 8, 5, 0.1, 1e-4, 2, seed=3)
+    np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-6)
+    assert expected[-1] < expected[0]  # the head trained
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(getattr(cached.classifier, name), getattr(whole.classifier, name))
+    for k, v in cached.vit.state_dict().items():
+        assert torch.equal(v, backbone[k]), k
 
 
 @pytest.mark.parametrize(("make", "match"), [(lambda: FinetuneConfig(rank=0), "rank"),

@@ -13,8 +13,10 @@ imports only torch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +69,12 @@ def build_vit(config: ModelConfig, n_classes: int) -> nn.Module:
 
 def logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(pixel_values=x).logits
+
+
+def cls_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the head of a ``ViTForImageClassification`` reads: the last hidden state (after the final layer norm) at
+    the CLS token, so that ``logits(model, x) == model.classifier(cls_features(model, x))``."""
+    return model.vit(pixel_values=x).last_hidden_state[:, 0]
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -167,9 +175,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 def train_loop(
     model: nn.Module, data: TaskData, steps: int, batch_size: int, lr: float, weight_decay: float, warmup: int,
     seed: int, augmentation: tuple[float, float] | None = None,
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] = logits,
 ) -> list[float]:  # fmt: skip
     """AdamW (weight decay on matrices only) with linear warm-up and cosine decay, ``steps`` minibatches drawn
-    epoch by epoch in an order fixed by ``seed``; returns each step's training loss."""
+    epoch by epoch in an order fixed by ``seed``; returns each step's training loss. ``forward(model, x)`` gives
+    the logits of a batch of ``data.x_train``."""
     optimizer = torch.optim.AdamW(weight_decay_groups(model, weight_decay), lr=lr)
     schedule = warmup_cosine_schedule(optimizer, steps, warmup)
     order_gen = torch.Generator().manual_seed(derive(seed, "batch order"))
@@ -184,13 +194,29 @@ def train_loop(
         x = data.x_train[batch]
         if augmentation is not None:
             x = augment(x, *augmentation, aug_gen)
-        loss = F.cross_entropy(logits(model, x), data.y_train[batch])
+        loss = F.cross_entropy(forward(model, x), data.y_train[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
     return losses
+
+
+def train_probe(
+    model: nn.Module, data: TaskData, steps: int, batch_size: int, lr: float, weight_decay: float, warmup: int,
+    seed: int,
+) -> list[float]:  # fmt: skip
+    """The linear probe of ``model`` (frozen backbone without dropout, as :func:`build_vit` makes it) trained as
+    :func:`train_loop` trains the whole model (the same head, batches and AdamW), but on the training images' CLS
+    features computed once: the frozen backbone's forward pass runs once instead of at every step. The loss of a
+    batch B is ``CE(W f(x_B) + b, y_B)`` with ``f = cls_features``, equal to the whole model's up to float rounding
+    (the features of a batch of all training images instead of one of ``batch_size``)."""
+    with torch.no_grad():
+        features = cls_features(model.eval(), data.x_train)
+    head_data = dataclasses.replace(data, x_train=features)
+    return train_loop(model.classifier, head_data, steps, batch_size, lr, weight_decay, warmup, seed,
+                      forward=lambda head, x: head(x))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- pretraining
@@ -326,8 +352,9 @@ def finetune(
     model.load_state_dict(backbone, strict=False)
     attach_method(model, method, config.rank, config.scale, config.dropout)
     start = time.perf_counter()
-    losses = train_loop(model, data, config.steps, config.batch_size, lr, config.weight_decay, config.warmup,
-                        derive(seed, f"{task}/finetune"))  # fmt: skip
+    train = train_probe if method == "probe" else train_loop  # the probe: the frozen backbone's features once
+    losses = train(model, data, config.steps, config.batch_size, lr, config.weight_decay, config.warmup,
+                   derive(seed, f"{task}/finetune"))  # fmt: skip
     step_ms = 1000 * (time.perf_counter() - start) / config.steps
     val_accuracy, val_loss = evaluate(model, data.x_val, data.y_val)
     out = {
