@@ -18,11 +18,12 @@ from paperzoo.coin import (
     forgetting,
     pair_similarity,
     run_arm,
+    run_arms,
     similarity,
 )
 from paperzoo.coin.bench import FullConfig, SmokeConfig
-from paperzoo.coin.experiment import base_weights
-from paperzoo.coin.tasks import TASKS, example_batch, make_examples, tokenizer
+from paperzoo.coin.experiment import arm_jobs, base_weights
+from paperzoo.coin.tasks import TASKS, accuracy, example_batch, make_examples, tokenizer
 from paperzoo.shared.testbeds.arithmetic_lm import ModelConfig, PretrainConfig, build_llama
 from paperzoo.shared.torch import configure
 
@@ -246,6 +247,67 @@ def test_continual_run_is_deterministic_and_grouping_keeps_separate_adapters():
     assert other.train_loss != one.train_loss
 
 
+def test_arms_sharing_the_first_task_equal_their_own_runs_bit_for_bit():
+    tok = tokenizer()
+    model_config = ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2, init="fan_in")
+    torch.manual_seed(0)
+    state = build_llama(model_config, tok).state_dict()
+    config = ContinualConfig(n_tasks=2, steps=4, batch_size=4, n_test=4, n_val=3, lengths=(3,), r=2, lr=3e-2)
+    together = run_arms(("grouping", "lora", "joint", "dynamic_ema", "fixed_ema"), state, model_config, config, 0, tok)
+    assert together["grouping"].groups == [0, 1]
+    for arm in ("lora", "fixed_ema", "grouping"):  # dynamic EMA is grouping's first task, joint its own function
+        res, alone = together[arm], run_arm(arm, state, model_config, config, 0, tok)
+        assert np.array_equal(res.matrix, alone.matrix, equal_nan=True), arm
+        assert res.train_loss == alone.train_loss and res.alpha_mean == alone.alpha_mean, arm
+        assert (res.val_accuracy, res.val_loss, res.groups) == (alone.val_accuracy, alone.val_loss, alone.groups)
+        for name in ("fallback_share", "ema_raw_gap"):
+            mine, own = getattr(res, name), getattr(alone, name)
+            assert mine == own or (math.isnan(mine) and math.isnan(own)), (arm, name)
+    # the arms part at the first task's end: LoRA keeps the raw weights, the EMAs their own averages
+    first = config.steps
+    assert together["lora"].train_loss[:first] == together["fixed_ema"].train_loss[:first]
+    assert together["lora"].train_loss[first:] != together["fixed_ema"].train_loss[first:]
+    assert together["dynamic_ema"].alpha_mean[:first] == together["grouping"].alpha_mean[:first]
+    assert together["dynamic_ema"].alpha_mean[:first] != together["fixed_ema"].alpha_mean[:first]
+    assert math.isnan(together["lora"].ema_raw_gap)  # no EMA
+    with pytest.raises(ValueError, match="arms"):
+        run_arms(("lora", "ewc"), state, model_config, config, 0, tok)
+
+
+def test_an_evaluation_on_unchanged_adapter_weights_is_reused(monkeypatch):
+    from paperzoo.coin import continual
+
+    tok = tokenizer()
+    model_config = ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2, init="fan_in")
+    torch.manual_seed(0)
+    state = build_llama(model_config, tok).state_dict()
+    config = ContinualConfig(n_tasks=2, steps=3, batch_size=4, n_test=4, n_val=3, lengths=(3,), r=2, lr=3e-2)
+    calls = []
+
+    def counted(model, tok_, examples, batch=256):
+        calls.append(examples[0].task)
+        return accuracy(model, tok_, examples, batch)
+
+    monkeypatch.setattr(continual, "accuracy", counted)
+    grouping = run_arm("grouping", state, model_config, config, 0, tok)
+    # two groups, each trained once: every test task is decoded once, then the validation sets
+    assert grouping.groups == [0, 1] and calls == [0, 1, 0, 1]
+    assert grouping.matrix[1, 0] == grouping.matrix[0, 0]
+    calls.clear()
+    run_arm("lora", state, model_config, config, 0, tok)  # one adapter, changed by every task: no reuse
+    assert calls == [0, 0, 1, 0, 1]
+
+
+def test_arm_jobs_group_the_continual_arms_per_learning_rate():
+    arms = ("lora", "fixed_ema", "joint", "grouping")
+    assert arm_jobs(arms, (1e-3, 1e-2), one_job=False) == [
+        (("lora", "fixed_ema", "grouping"), 1e-3), (("lora", "fixed_ema", "grouping"), 1e-2),
+        (("joint",), 1e-3), (("joint",), 1e-2),
+    ]  # fmt: skip
+    assert arm_jobs(arms, (3e-3,), one_job=True) == [(arms, 3e-3)]
+    assert arm_jobs(("joint",), (3e-3,), one_job=False) == [(("joint",), 3e-3)]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [({"threshold": 1.2}, "threshold"), ({"fixed_alpha": -1.0}, "fixed_alpha"), ({"arms": ("ewc",)}, "arms"),
@@ -268,3 +330,16 @@ def test_both_scales_pretrain_from_the_fan_in_init_and_the_base_is_cached_determ
     assert all(torch.equal(v, built[k]) and torch.equal(v, loaded[k]) for k, v in fresh.items())
     other = base_weights(config, (4,), str(tmp_path))  # another stream (digit lengths): another cache file
     assert len(list(tmp_path.iterdir())) == 2 and not torch.equal(other["lm_head.weight"], fresh["lm_head.weight"])
+
+
+def test_base_pretrains_on_the_given_threads_and_restores_the_callers():
+    config = PretrainConfig(model=ModelConfig(n_layer=1, d_model=16, d_ff=32, n_head=2, init="fan_in"), steps=3,
+                            batch_size=4)  # fmt: skip
+    previous = torch.get_num_threads()
+    one, two = base_weights(config, (3,), None, threads=1), base_weights(config, (3,), None, threads=2)
+    assert torch.get_num_threads() == previous
+    for k, v in one.items():  # the thread count is not part of the cache key: the weights must agree
+        torch.testing.assert_close(two[k], v)
+    with pytest.raises(ValueError, match="threads"):
+        base_weights(config, (3,), None, threads=0)
+    assert torch.get_num_threads() == previous

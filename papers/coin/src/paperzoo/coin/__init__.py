@@ -10,7 +10,7 @@ continues that group's LoRA, otherwise it gets a new one; test instances are rou
     tracker.replace()   # at the task's end: the EMA weights become the LoRA weights
 """
 
-from paperzoo.coin.continual import ContinualConfig, backward_transfer, forgetting, run_arm
+from paperzoo.coin.continual import ContinualConfig, backward_transfer, forgetting, run_arm, run_arms
 from paperzoo.coin.ema import FALLBACK_ALPHA, EMATracker, balance_weight
 from paperzoo.coin.grouping import InstructionGrouper, pair_similarity, similarity
 
@@ -24,5 +24,6 @@ __all__ = [
     "forgetting",
     "pair_similarity",
     "run_arm",
+    "run_arms",
     "similarity",
 ]
