@@ -18,7 +18,7 @@ N_TEST = 12
 
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
-    return write_colour_images(tmp_path / "images.npz", n_train=32, n_test=N_TEST)
+    return write_colour_images(tmp_path / "images.npz", n_train=16, n_test=N_TEST)
 
 
 def stand_in(images: Path, **overrides) -> CifarConfig:

@@ -6,6 +6,7 @@ and bad arguments."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -119,8 +120,9 @@ def test_dp_on_a_deterministic_level_is_hand_computable():
     # +1 two steps away, terminal, no respawn: the optimum is 1 if the episode has >= 2 steps, else 0.
     env = GridWorld(max_grid_size=3, max_n_objs=1)
     lvl = lambda n: make_level(env, 3, (0, 0), [((0, 2), 1.0, 1.0, 0.0)], n)  # noqa: E731
-    assert float(env.optimal_return(lvl(1), 5)) == 0.0
-    assert float(env.optimal_return(lvl(2), 5)) == pytest.approx(1.0)
+    optimum = jax.jit(lambda p: env.optimal_return(p, 5))
+    assert float(optimum(lvl(1))) == 0.0
+    assert float(optimum(lvl(2))) == pytest.approx(1.0)
 
 
 def test_monte_carlo_respawn_and_termination_probabilities():
@@ -131,12 +133,13 @@ def test_monte_carlo_respawn_and_termination_probabilities():
     start = state.replace(pos=jnp.int32(7))
     n = 20_000
     keys = jax.random.split(jax.random.key(0), n)
-    _, new, reward, done = jax.jit(jax.vmap(lambda k: env.step_env(k, start, 3, params)))(keys)
+    step = jax.jit(jax.vmap(env.step_env, in_axes=(0, None, None, None)))  # one program for both checks
+    _, new, reward, done = step(keys, start, 3, params)
     assert np.all(np.asarray(reward) == 1.0)
     assert np.mean(done) == pytest.approx(0.2, abs=4 * np.sqrt(0.2 * 0.8 / n))
     # Absent objects respawn with their p_resp per step.
     absent = start.replace(obj_exists=jnp.array([False, False]), pos=jnp.int32(0))
-    _, new, _, _ = jax.jit(jax.vmap(lambda k: env.step_env(k, absent, 4, params)))(keys)
+    _, new, _, _ = step(keys, absent, 4, params)
     freq = np.asarray(new.obj_exists).mean(0)
     assert freq == pytest.approx([0.3, 0.5], abs=4 * np.sqrt(0.25 / n))
 
@@ -144,13 +147,15 @@ def test_monte_carlo_respawn_and_termination_probabilities():
 def test_walls_and_borders_block_moves_and_episodes_end_on_time():
     params = level3(episode_len=3)
     _, state = ENV3.reset(None, params)
-    assert int(ENV3.next_pos(jnp.int32(0), 0, params)) == 0  # up at the border
-    assert int(ENV3.next_pos(jnp.int32(1), 1, params)) == 1  # down into the wall at (1, 1)
-    assert int(ENV3.next_pos(jnp.int32(0), 1, params)) == 3
+    next_pos = jax.jit(ENV3.next_pos)
+    assert int(next_pos(jnp.int32(0), 0, params)) == 0  # up at the border
+    assert int(next_pos(jnp.int32(1), 1, params)) == 1  # down into the wall at (1, 1)
+    assert int(next_pos(jnp.int32(0), 1, params)) == 3
     key = jax.random.key(0)
+    step = jax.jit(ENV3.step)
     dones = []
     for _ in range(3):
-        _, state, _, done = ENV3.step(key, state, 4, params)
+        _, state, _, done = step(key, state, 4, params)
         dones.append(bool(done))
     assert dones == [False, False, True] and int(state.time) == 0  # auto-reset
 
@@ -207,18 +212,16 @@ def test_gae_matches_a_python_loop():
     np.testing.assert_allclose(target, expected + values[:-1], rtol=1e-5, atol=1e-6)
 
 
-def _agent_and_traj(key, config, env=ENV3, workers=4, length=5):
+@functools.partial(jax.jit, static_argnums=1)
+def _agent_and_traj(key, config):
+    """A fresh LPG-trained agent and one 5-step rollout of it by 4 workers on ``level3()`` (one compiled program
+    shared by the tests)."""
     params = level3()
-
-    @jax.jit
-    def make(key):
-        k1, k2, k3 = jax.random.split(key, 3)
-        agent = init_agent(k1, config, env.obs_size, "lpg")
-        w = reset_workers(k2, env, params, workers)
-        traj, _ = rollout(k3, policy_fn(agent.actor, config), env, params, w, length)
-        return agent, traj
-
-    return make(key)
+    k1, k2, k3 = jax.random.split(key, 3)
+    agent = init_agent(k1, config, ENV3.obs_size, "lpg")
+    w = reset_workers(k2, ENV3, params, 4)
+    traj, _ = rollout(k3, policy_fn(agent.actor, config), ENV3, params, w, 5)
+    return agent, traj
 
 
 def test_lpg_update_with_pi_hat_minus_advantage_is_a_policy_gradient_step():
@@ -234,9 +237,13 @@ def test_lpg_update_with_pi_hat_minus_advantage_is_a_policy_gradient_step():
         logp = jnp.log(jnp.take_along_axis(probs, traj.action[..., None], -1)[..., 0])
         return -jnp.mean(logp * adv)
 
-    grad = jax.grad(reinforce)(agent.actor)
-    updates, _ = config.tx(config.actor_lr).update(grad, config.tx(config.actor_lr).init(agent.actor))
-    expected = jax.tree.map(lambda p, u: p + u, agent.actor, updates)
+    @jax.jit
+    def reinforce_step(actor):
+        grad = jax.grad(reinforce)(actor)
+        updates, _ = config.tx(config.actor_lr).update(grad, config.tx(config.actor_lr).init(actor))
+        return jax.tree.map(lambda p, u: p + u, actor, updates)
+
+    expected = reinforce_step(agent.actor)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new.actor, expected)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), new.critic, agent.critic)
     assert int(new.step) == 1 and not np.allclose(new.actor["Dense_0"]["kernel"], agent.actor["Dense_0"]["kernel"])
@@ -253,6 +260,26 @@ def test_updates_past_the_lifetime_are_discarded():
 
 
 # ------------------------------------------------------------------------------------------ meta-gradient
+FD_ENV = GridWorld(max_grid_size=3, max_n_objs=1)
+FD_CONFIG = AgentConfig(actor_lr=4.0, critic_lr=1.0)
+FD_LPG = LPG(gru_width=8)
+
+
+@jax.jit
+def _fd_setup():
+    """The finite-difference test's level, LPG and agent (float64; one compiled program, called under x64), a zero
+    value critic and 3 workers."""
+    params = make_level(FD_ENV, 3, (0, 0), [((1, 2), 1.0, 0.5, 0.2)], 6)
+    lpg_params = jax.tree.map(lambda x: x.astype(jnp.float64), FD_LPG.init_params(jax.random.key(0)))
+    agent = jax.tree.map(
+        lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
+        init_agent(jax.random.key(1), FD_CONFIG, FD_ENV.obs_size, "lpg"),
+    )
+    value = jax.tree.map(lambda x: x * 0.0, init_agent(jax.random.key(2), FD_CONFIG, FD_ENV.obs_size, "value").critic)
+    workers = reset_workers(jax.random.key(3), FD_ENV, params, 3)
+    return params, lpg_params, agent, value, workers
+
+
 @pytest.mark.parametrize(("k", "rel"), [(1, 1e-6), (2, 2e-2)])
 def test_meta_gradient_matches_finite_differences(k, rel):
     """d L / d b (the pi_hat head's bias) through K LPG updates, against a central difference (float64).
@@ -261,29 +288,21 @@ def test_meta_gradient_matches_finite_differences(k, rel):
     how the first update changes the second update's inputs, which the finite difference sees: close, not equal.
     """
     with jax.enable_x64(True):
-        env = GridWorld(max_grid_size=3, max_n_objs=1)
-        params = make_level(env, 3, (0, 0), [((1, 2), 1.0, 0.5, 0.2)], 6)
-        config = AgentConfig(actor_lr=4.0, critic_lr=1.0)
+        env, config, lpg = FD_ENV, FD_CONFIG, FD_LPG
         meta = MetaConfig(num_agent_updates=k, rollout_len=6)
-        lpg = LPG(gru_width=8)
-        lpg_params = jax.tree.map(lambda x: x.astype(jnp.float64), lpg.init_params(jax.random.key(0)))
-        agent = jax.tree.map(
-            lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x,
-            init_agent(jax.random.key(1), config, env.obs_size, "lpg"),
-        )
-        value = jax.tree.map(lambda x: x * 0.0, init_agent(jax.random.key(2), config, env.obs_size, "value").critic)
-        workers = reset_workers(jax.random.key(3), env, params, 3)
+        params, lpg_params, agent, value, workers = _fd_setup()
         key = jax.random.key(4)
 
         def loss(bias):
             p = {**lpg_params, "pi_head": {**lpg_params["pi_head"], "bias": bias}}
             return agent_meta_loss(p, key, agent, workers, value, env, params, jnp.int32(100), lpg, config, meta)[0]
 
+        # One compiled program: the gradient at b, the loss (its value output) at b +- eps.
+        value_and_grad = jax.jit(jax.value_and_grad(loss))
         bias = lpg_params["pi_head"]["bias"]
-        grad = jax.jit(jax.grad(loss))(bias)
+        grad = value_and_grad(bias)[1]
         eps = 1e-5
-        f = jax.jit(loss)
-        fd = (f(bias + eps) - f(bias - eps)) / (2 * eps)
+        fd = (value_and_grad(bias + eps)[0] - value_and_grad(bias - eps)[0]) / (2 * eps)
         assert abs(float(grad[0])) > 1e-6
         assert float(grad[0]) == pytest.approx(float(fd), rel=rel, abs=1e-10)
 
@@ -302,11 +321,14 @@ def test_algorithmic_regret_is_zero_when_the_antagonist_is_the_agent():
     )
 
 
+_init_buffer = jax.jit(init_buffer, static_argnames=("dist", "size"))  # one program per (distribution, size)
+
+
 def test_plr_with_zero_scores_replays_independently_of_the_levels():
     """Score 0 everywhere: which slots are replayed does not depend on level contents, so replayed levels are
     draws of the random-level distribution (the buffer is filled with i.i.d. random levels)."""
     dist = DISTRIBUTIONS["debug"]
-    init = jax.jit(lambda k: init_buffer(k, dist, 32))
+    init = functools.partial(_init_buffer, dist=dist, size=32)
     a = init(jax.random.key(0)).replace(new=jnp.zeros(32, bool))
     b = init(jax.random.key(1)).replace(new=jnp.zeros(32, bool))
     np.testing.assert_array_equal(replay_ids(a, 8), replay_ids(b, 8))
@@ -317,7 +339,7 @@ def test_plr_with_zero_scores_replays_independently_of_the_levels():
 def test_plr_sample_bookkeeping():
     dist, n = DISTRIBUTIONS["debug"], 4
     config = PLRConfig(buffer_size=16, p_replay=1.0)
-    buffer = jax.jit(lambda k: init_buffer(k, dist, 16))(jax.random.key(0))
+    buffer = _init_buffer(jax.random.key(0), dist, 16)
     levels = jax.tree.map(lambda x: x[:n], buffer.level)
     buffer = buffer.replace(active=jnp.arange(16) < n)
     finished = jnp.array([True, False, True, False])
@@ -335,7 +357,7 @@ def test_plr_sample_bookkeeping():
 @pytest.mark.parametrize("official", [False, True])
 def test_reset_lowest_scoring_new_flags(official):
     dist = DISTRIBUTIONS["debug"]
-    buffer = jax.jit(lambda k: init_buffer(k, dist, 8))(jax.random.key(0)).replace(active=jnp.arange(8) < 2)
+    buffer = _init_buffer(jax.random.key(0), dist, 8).replace(active=jnp.arange(8) < 2)
     out = jax.jit(lambda b: reset_lowest_scoring(jax.random.key(1), b, 2, dist, official_new_flags=official))(buffer)
     reset = np.asarray(out.new) & ~np.asarray(out.active)
     if official:  # the official code rebuilds `new` from `active`: unevaluated inactive levels look evaluated
@@ -348,7 +370,7 @@ def test_plr_evicts_the_lowest_scoring_levels():
     """reset_lowest_scoring replaces the n lowest-scoring inactive evaluated levels (never an active or a
     high-scoring one) by fresh, new levels with score 0."""
     dist = DISTRIBUTIONS["debug"]
-    buffer = jax.jit(lambda k: init_buffer(k, dist, 8))(jax.random.key(0))
+    buffer = _init_buffer(jax.random.key(0), dist, 8)
     scores = jnp.array([0.9, -0.5, 0.3, -2.0, 0.1, 5.0, -3.0, 0.2])
     active = jnp.array([False, False, False, False, False, False, True, False])  # slot 6: lowest but in use
     buffer = buffer.replace(score=scores, active=active, new=jnp.zeros(8, bool))
@@ -394,7 +416,7 @@ def test_regret_is_positive_where_a2c_beats_an_untrained_lpg(bandit_step):
     levels = state.levels
     new, metrics = step(state, jax.random.key(1))
     assert int(metrics["n_finished"]) == BANDIT.num_agents
-    optimal = np.asarray(jax.vmap(lambda p: BANDIT.dist.env.optimal_return(p, 1))(levels.params))
+    optimal = np.asarray(jax.jit(jax.vmap(lambda p: BANDIT.dist.env.optimal_return(p, 1)))(levels.params))
     scores = np.asarray(new.buffer.score[levels.buffer_id])
     assert (optimal > 0).sum() >= 3
     assert np.all(scores[optimal > 0] > 0), (scores, optimal)
@@ -464,34 +486,42 @@ def test_entropy_bonus_raises_entropy_and_pi_hat_penalty_shrinks_pi_hat():
     with_b2 = dataclasses.replace(zero, policy_l2_coeff=1.0)
     params = level3()
     lpg = LPG(gru_width=8)
-    agent = init_agent(jax.random.key(1), config, ENV3.obs_size, "lpg")
-    value = init_agent(jax.random.key(2), config, ENV3.obs_size, "value").critic
-    workers = reset_workers(jax.random.key(3), ENV3, params, 4)
+
+    @jax.jit
+    def setup():
+        agent = init_agent(jax.random.key(1), config, ENV3.obs_size, "lpg")
+        value = init_agent(jax.random.key(2), config, ENV3.obs_size, "value").critic
+        return agent, value, reset_workers(jax.random.key(3), ENV3, params, 4), lpg.init_params(jax.random.key(0))
+
+    agent, value, workers, lpg_params = setup()
 
     def loss(p, meta):
         return agent_meta_loss(
             p, jax.random.key(4), agent, workers, value, ENV3, params, jnp.int32(100), lpg, config, meta
         )
 
+    def term(q, meta):
+        """The loss with ``meta``'s regulariser minus the loss without it; the metrics without it."""
+        base, aux = loss(q, zero)
+        return loss(q, meta)[0] - base, aux[3]
+
     @jax.jit
     def terms(p):
-        base, aux = loss(p, zero)
-        g_b0 = jax.grad(lambda q: loss(q, with_b0)[0] - loss(q, zero)[0])(p)
-        g_b2 = jax.grad(lambda q: loss(q, with_b2)[0] - loss(q, zero)[0])(p)
-        return base, loss(p, with_b0)[0], loss(p, with_b2)[0], aux[3], g_b0, g_b2
+        (t_b0, m), g_b0 = jax.value_and_grad(term, has_aux=True)(p, with_b0)
+        (t_b2, _), g_b2 = jax.value_and_grad(term, has_aux=True)(p, with_b2)
+        return t_b0, t_b2, m, g_b0, g_b2
 
-    lpg_params = lpg.init_params(jax.random.key(0))
-    base, l_b0, l_b2, m, g_b0, g_b2 = terms(lpg_params)
-    assert float(l_b0 - base) == pytest.approx(-float(m["policy_entropy"]), rel=1e-4)
-    assert float(l_b2 - base) == pytest.approx(float(m["pi_l2"]), rel=1e-4)
+    t_b0, t_b2, m, g_b0, g_b2 = terms(lpg_params)
+    assert float(t_b0) == pytest.approx(-float(m["policy_entropy"]), rel=1e-4)
+    assert float(t_b2) == pytest.approx(float(m["pi_l2"]), rel=1e-4)
 
     # A small step down each term's gradient (the update through lr 40 and clip 0.5 is far from linear in phi).
     def descend(g, size=0.01):
         norm = optax.tree.norm(g)
         return jax.tree.map(lambda p, d: p - size * d / norm, lpg_params, g)
 
-    m_b0 = terms(descend(g_b0))[3]
-    m_b2 = terms(descend(g_b2))[3]
+    m_b0 = terms(descend(g_b0))[2]
+    m_b2 = terms(descend(g_b2))[2]
     assert float(m_b0["policy_entropy"]) > float(m["policy_entropy"]) + 1e-6  # +1.5e-5 (near its maximum, ln 5)
     assert float(m_b2["pi_l2"]) < 0.9 * float(m["pi_l2"])  # x 0.84
 
@@ -502,7 +532,7 @@ def test_same_key_same_numbers():
     env = GridWorld(max_grid_size=3, max_n_objs=1)
     params = make_level(env, 3, (0, 0), [((2, 2), 1.0, 1.0, 0.0)], 8)
     lpg = LPG(gru_width=8)
-    lp = lpg.init_params(jax.random.key(0))
+    lp = jax.jit(lpg.init_params)(jax.random.key(0))
     levels = jax.tree.map(lambda x: x[None], params)
     run = jax.jit(
         lambda k: meta_test(
@@ -581,6 +611,8 @@ def test_meta_test_rejects_unknown_learner():
 # ----------------------------------------------------------------------------------- benchmark: keys, claims
 REFERENCE_RUN = """
 import json
+from paperzoo.groove.compile_cache import enable_compilation_cache
+enable_compilation_cache()  # as in conftest: programs read back, results unchanged
 from paperzoo.groove.bench import FullConfig
 from paperzoo.groove.experiment import reference_metrics
 print(json.dumps(reference_metrics(FullConfig(test_agents=1, test_workers=1, test_eval_workers=2), 0, ("random",))))

@@ -25,7 +25,7 @@ def assert_mt_equal(ours, theirs):
 
 def test_evaluate_mt_equals_the_package(noisy_agent):
     kwargs = {"max_episode_steps": 60}
-    envs_a, envs_b = make_mt_envs(TASKS, 7, **kwargs), make_mt_envs(TASKS, 7, **kwargs)
+    envs_a, envs_b = make_mt_envs(TASKS, 2, **kwargs), make_mt_envs(TASKS, 2, **kwargs)
     names = task_names(envs_a)
     ours = evaluate_mt(noisy_agent(names, 0.8, seed=3), envs_a, num_episodes=5)
     theirs = mw_eval.evaluation(noisy_agent(names, 0.8, seed=3), envs_b, num_episodes=5)
@@ -37,12 +37,12 @@ def test_evaluate_mt_equals_the_package(noisy_agent):
 
 
 def test_our_constructor_is_the_packages_custom_mt_envs(noisy_agent):
-    ours = make_mt_envs(TASKS[:2], 5, max_episode_steps=40)
+    ours = make_mt_envs(TASKS[:2], 2, max_episode_steps=40)
     theirs = gym.make_vec(
         "Meta-World/custom-mt-envs",
         vector_strategy="sync",
         envs_list=list(TASKS[:2]),
-        seed=5,
+        seed=2,
         use_one_hot=True,
         max_episode_steps=40,
     )
@@ -150,8 +150,8 @@ def test_same_seed_same_numbers_different_seed_different():
         envs = make_mt_envs(["reach-v3"], env_seed, max_episode_steps=30)
         return evaluate_mt(RandomAgent(1, seed=0), envs, 3).returns_per_task
 
-    assert run(1) == run(1)
-    assert run(1) != run(2)
+    assert run(2) == run(2)
+    assert run(2) != run(0)
 
 
 @pytest.mark.parametrize("num_episodes", [0, -1, 2.5])

@@ -62,7 +62,7 @@ def test_truncation_bootstraps():
 
 
 def test_per_task_temperature_sign_and_isolation():
-    model = make_sac(["reach-v3", "drawer-close-v3"], 200, 0, TINY, max_episode_steps=20)
+    model = make_sac(["reach-v3", "drawer-close-v3"], 200, 2, TINY, max_episode_steps=20)
     assert model.num_tasks == 2 and model.log_ent_coef.shape == (2,)
     model.learn(2 * TINY.learning_starts + 2)  # fills the buffer, a few updates
     before = model.log_ent_coef.detach().clone()
@@ -83,7 +83,7 @@ def test_per_task_temperature_sign_and_isolation():
 
 
 def test_polyak_target_update():
-    model = make_sac(["reach-v3"], 200, 1, TINY, max_episode_steps=20)
+    model = make_sac(["reach-v3"], 200, 0, TINY, max_episode_steps=20)
     model.learn(TINY.learning_starts + 1)
     target_before = [p.detach().clone() for p in model.critic_target.parameters()]
     model.train(gradient_steps=1, batch_size=8)
@@ -96,7 +96,7 @@ def test_polyak_target_update():
 
 def test_training_is_deterministic_and_agent_acts_in_bounds():
     def run():
-        model = make_sac(["reach-v3", "drawer-close-v3"], 200, 5, TINY, max_episode_steps=20)
+        model = make_sac(["reach-v3", "drawer-close-v3"], 200, 2, TINY, max_episode_steps=20)
         model.learn(2 * TINY.learning_starts + 10)
         return model
 
@@ -128,7 +128,7 @@ def test_bad_config(kwargs, match):
 def test_multi_task_needs_a_learned_temperature():
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    env = DummyVecEnv(make_mt_env_fns(["reach-v3", "drawer-close-v3"], 0))
+    env = DummyVecEnv(make_mt_env_fns(["reach-v3", "drawer-close-v3"], 2))
     with pytest.raises(ValueError, match="ent_coef"):
         MTSAC("MlpPolicy", env, num_tasks=2, ent_coef=0.1)
     with pytest.raises(ValueError, match="num_tasks"):

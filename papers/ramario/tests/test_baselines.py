@@ -101,5 +101,5 @@ def test_ppo_and_dqn_learn_the_good_action():
     probs = tf.nn.softmax(ppo.policy_logits(obs)).numpy()
     assert probs[:, 0].mean() > 0.42  # from 1/3
     assert len(episodes) == 384 // 8 and episodes[-1][0] == 384
-    dqn = train_dqn(env, 600, DQNConfig(learning_starts=100, target_update=50, learning_rate=1e-3), 0)
+    dqn = train_dqn(env, 300, DQNConfig(learning_starts=100, target_update=50, learning_rate=1e-3), 0)
     assert (np.argmax(dqn.forward(obs).numpy(), axis=1) == 0).mean() > 0.9

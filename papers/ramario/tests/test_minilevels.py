@@ -16,7 +16,7 @@ from paperzoo.ramario.envs.minilevels import (
 )
 from paperzoo.ramario.envs.smb import HELD_OUT_LEVEL, TRAIN_LEVELS
 
-HORIZON = 24
+HORIZON = 16  # the smoke scale's: ``mini_levels`` is cached by (level, n, horizon), the smoke test shares them
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,13 @@ def route():
     return load_routes()[(1, 1)]
 
 
-def test_a_restored_state_replays_the_original_play_through(route):
+@pytest.fixture(scope="module")
+def envs():
+    """The first two mini-levels of 1-1 (cached per process: the smoke run trains on these very emulators)."""
+    return mini_levels((1, 1), 2, HORIZON)
+
+
+def test_a_restored_state_replays_the_original_play_through(route, envs):
     """The route played from the level's start, and the mini-level restored (twice, after playing on), give the
     same screens and RAM at every frame of the next 12 agent steps."""
     start = route.starts[1]
@@ -41,7 +47,8 @@ def test_a_restored_state_replays_the_original_play_through(route):
         return out
 
     expected = frames(original)
-    env = MiniLevel(start, route.actions, HORIZON)
+    env = envs[1]
+    assert env.start == start
     for _ in range(2):
         env.reset()
         got = frames(env.nes)
@@ -63,8 +70,8 @@ def test_reset_restores_the_start_state_not_the_level_start(route):
             env.step(3)
 
 
-def test_the_reward_is_the_x_progress(route):
-    env = MiniLevel(route.starts[0], route.actions, HORIZON)
+def test_the_reward_is_the_x_progress(envs):
+    env = envs[0]
     rng = np.random.default_rng(0)
     _, info = env.reset()
     x0 = last = info["x_pos"]
@@ -118,8 +125,7 @@ def test_a_wrong_route_is_refused(route):
         mini_levels((1, 1), 10_000, HORIZON)
 
 
-def test_env_set_resets_the_named_or_a_drawn_environment(route):
-    envs = mini_levels((1, 1), 2, HORIZON)
+def test_env_set_resets_the_named_or_a_drawn_environment(route, envs):
     both = EnvSet(envs)
     assert both.reset(options={"index": 1})[1]["x_pos"] == route.starts[1].x
     drawn = {both.reset(seed=s)[1]["x_pos"] for s in range(8)}

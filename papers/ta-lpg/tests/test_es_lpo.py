@@ -200,42 +200,46 @@ def test_lpo_lifetime_features():
 # ---------------------------------------------------------------------------------------------------- LPO
 RATIO = jnp.exp(jax.random.normal(jax.random.key(1), (4096,)) * 0.4)  # spans both sides of the clip range
 ADV = jax.random.normal(jax.random.key(2), (4096,))
+# The drift network runs jitted here (eagerly, each of its flax primitives compiles on its own).
+drift_jit = jax.jit(drift, static_argnames=("ppo_init", "clip_eps", "hidden"))
+init_drift = jax.jit(init_drift_params, static_argnames=("ta", "hidden", "zeros"))
+lpo_loss_jit, ppo_loss_jit = jax.jit(lpo_policy_loss), jax.jit(ppo_clip_loss)
 
 
 def test_zero_drift_with_ppo_init_is_ppo_clip_loss():
-    zero = init_drift_params(jax.random.key(0), ta=False, zeros=True)
-    d = drift(zero, RATIO, ADV, ppo_init=True)
-    lpo, ppo = lpo_policy_loss(RATIO, ADV, d), ppo_clip_loss(RATIO, ADV)
+    zero = init_drift(jax.random.key(0), ta=False, zeros=True)
+    d = drift_jit(zero, RATIO, ADV, ppo_init=True)
+    lpo, ppo = lpo_loss_jit(RATIO, ADV, d), ppo_loss_jit(RATIO, ADV)
     # Equal up to the 1e-4 margin (per sample, so at most 1e-4 on the mean), and not trivially.
     assert abs(float(lpo - ppo)) <= 1e-4
     assert float(jnp.mean(d > 0)) > 0.05
 
 
 def test_zero_drift_without_ppo_init_is_importance_weighted_pg():
-    zero = init_drift_params(jax.random.key(0), ta=False, zeros=True)
-    d = drift(zero, RATIO, ADV, ppo_init=False)
+    zero = init_drift(jax.random.key(0), ta=False, zeros=True)
+    d = drift_jit(zero, RATIO, ADV, ppo_init=False)
     np.testing.assert_array_equal(d, 0.0)
-    np.testing.assert_allclose(lpo_policy_loss(RATIO, ADV, d), -jnp.mean(RATIO * ADV), rtol=1e-6)
+    np.testing.assert_allclose(lpo_loss_jit(RATIO, ADV, d), -jnp.mean(RATIO * ADV), rtol=1e-6)
 
 
 @pytest.mark.parametrize("ppo_init", [True, False])
 @pytest.mark.parametrize("ta", [True, False])
 def test_drift_vanishes_at_ratio_one_and_is_non_negative(ppo_init, ta):
-    params = init_drift_params(jax.random.key(3), ta=ta)
+    params = init_drift(jax.random.key(3), ta=ta)
     params = jax.tree.map(lambda w: 5.0 * w, params)  # a large random drift network
     progress = jnp.float32(0.7) if ta else None
-    np.testing.assert_array_equal(drift(params, jnp.ones(64), ADV[:64], ppo_init, progress=progress), 0.0)
-    d = drift(params, RATIO, ADV, ppo_init, progress=progress)
+    np.testing.assert_array_equal(drift_jit(params, jnp.ones_like(RATIO), ADV, ppo_init, progress=progress), 0.0)
+    d = drift_jit(params, RATIO, ADV, ppo_init, progress=progress)
     assert float(d.min()) >= 0.0 and float(d.max()) > 0.0
 
 
 def test_ta_lpo_at_progress_zero_is_lpo_with_first_half_weights():
-    ta_params = init_drift_params(jax.random.key(4), ta=True)
+    ta_params = init_drift(jax.random.key(4), ta=True)
     lpo_params = jax.tree.map(lambda w: w, ta_params)
     lpo_params["Dense_0"]["kernel"] = ta_params["Dense_0"]["kernel"][:8]
-    ta = drift(ta_params, RATIO, ADV, True, progress=jnp.float32(0.0))
-    np.testing.assert_allclose(ta, drift(lpo_params, RATIO, ADV, True), rtol=1e-5, atol=1e-6)
-    assert not np.allclose(ta, drift(ta_params, RATIO, ADV, True, progress=jnp.float32(1.0)))
+    ta = drift_jit(ta_params, RATIO, ADV, True, progress=jnp.float32(0.0))
+    np.testing.assert_allclose(ta, drift_jit(lpo_params, RATIO, ADV, True), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ta, drift_jit(ta_params, RATIO, ADV, True, progress=jnp.float32(1.0)))
 
 
 def test_lpo_features_by_hand():
@@ -298,9 +302,9 @@ def test_ppo_lifetime_common_random_numbers_and_drift_effect():
     from paperzoo.ta_lpg import compile_jit, make_ppo_train
 
     train = make_ppo_train(TINY_PPO)
-    zero = init_drift_params(jax.random.key(0), ta=True, hidden=8, zeros=True)
-    big = jax.tree.map(lambda w: 50.0 * w, init_drift_params(jax.random.key(1), ta=True, hidden=8))
-    stacked = jax.tree.map(lambda a, b: jnp.stack([a, a, b]), zero, big)
+    zero = init_drift(jax.random.key(0), ta=True, hidden=8, zeros=True)
+    big = jax.tree.map(lambda w: 50.0 * np.asarray(w), init_drift(jax.random.key(1), ta=True, hidden=8))
+    stacked = jax.tree.map(lambda a, b: np.stack([a, a, b]), zero, big)
     fn = compile_jit(
         lambda k, p: jax.vmap(train, in_axes=(None, 0))(k, p), jax.random.key(0), stacked, fast_compile=True
     )

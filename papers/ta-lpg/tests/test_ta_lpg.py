@@ -1,10 +1,12 @@
 """TA-LPG on groove's grid-worlds: without conditioning it is groove's LPG training bit for bit; the lifetime
 inputs reach LPG; antithetic pairs share level, lifetime and every random number (sigma -> 0 gives identical
-fitness); determinism; bad arguments. One small compiled generation is shared by the module."""
+fitness); determinism; bad arguments. One small compiled generation is shared by the module, and parameter
+initialisations and network applications run jitted (eagerly, every flax primitive compiles on its own)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +40,8 @@ TINY = ESTrainConfig(
     embedding_width=4,
     init="flax",
 )
+init_lpg_params = jax.jit(ESTrainConfig.init_lpg_params, static_argnums=0)
+tell_jit = jax.jit(tell, static_argnums=3)
 
 
 def test_no_conditioning_is_groove_lpg_training_bit_for_bit():
@@ -46,7 +50,7 @@ def test_no_conditioning_is_groove_lpg_training_bit_for_bit():
     dist = config.dist
     env = dist.env
     level, _ = jax.jit(lambda k: sample_level(k, dist))(jax.random.key(5))
-    params = config.lpg.init_params(jax.random.key(6))
+    params = jax.jit(config.lpg.init_params)(jax.random.key(6))
     key, lifetime, max_updates = jax.random.key(7), jnp.int32(4), 6
     ours, _ = compile_jit(
         lambda k, p: train_lifetime(k, p, config.lpg, env, level, lifetime, max_updates, config.agent, 5, 4),
@@ -69,11 +73,12 @@ def test_no_conditioning_is_groove_lpg_training_bit_for_bit():
 def test_lifetime_features_reach_lpg():
     """TA-LPG's pi_hat depends on n/N (the extra inputs are wired into the GRU)."""
     lpg = TINY.lpg
-    params = lpg.init_params(jax.random.key(0), 2)
-    r = jnp.ones((2, 3))
-    y = jnp.full((2, 3, 8), 1 / 8)
-    out0, _ = lpg.apply({"params": params}, r, r * 0, r * 0.5, y, y, jnp.array([0.0, 3.0]))
-    out1, _ = lpg.apply({"params": params}, r, r * 0, r * 0.5, y, y, jnp.array([0.9, 3.0]))
+    params = jax.jit(lpg.init_params, static_argnums=1)(jax.random.key(0), 2)
+    apply = jax.jit(lpg.apply)
+    r = np.ones((2, 3), np.float32)
+    y = np.full((2, 3, 8), 1 / 8, np.float32)
+    out0, _ = apply({"params": params}, r, r * 0, r * 0.5, y, y, np.array([0.0, 3.0], np.float32))
+    out1, _ = apply({"params": params}, r, r * 0, r * 0.5, y, y, np.array([0.9, 3.0], np.float32))
     assert not np.allclose(out0, out1)
 
 
@@ -89,8 +94,8 @@ def test_lpg_sees_n_over_n_change_across_the_updates_of_a_lifetime():
             jax.debug.callback(lambda e: seen.append(np.asarray(e)), extra)
             return TINY.lpg.apply(variables, r, d, pi, y_t, y_tp1, extra)
 
-    level, _ = sample_level(jax.random.key(2), TINY.dist)
-    params = TINY.init_lpg_params(jax.random.key(0))
+    level, _ = jax.jit(lambda k: sample_level(k, TINY.dist))(jax.random.key(2))
+    params = init_lpg_params(TINY, jax.random.key(0))
     lifetime = 6
 
     def run(key):
@@ -108,8 +113,8 @@ def test_lpg_sees_n_over_n_change_across_the_updates_of_a_lifetime():
 
 def test_pairs_share_level_lifetime_and_keys():
     keys, levels, lifetimes = jax.jit(lambda k: pair_tasks(k, TINY.dist, 4))(jax.random.key(1))
-    data = jax.random.key_data(keys)
-    for x in (data, lifetimes, *jax.tree.leaves(levels)):
+    data, lifetimes = np.asarray(jax.random.key_data(keys)), np.asarray(lifetimes)
+    for x in (data, lifetimes, *map(np.asarray, jax.tree.leaves(levels))):
         np.testing.assert_array_equal(x[::2], x[1::2])
     assert len({tuple(np.asarray(d).ravel()) for d in data[::2]}) == 4  # pairs differ from each other
     assert np.all((lifetimes >= 5) & (lifetimes <= 10))
@@ -122,12 +127,17 @@ def candidates_fn():
     return compile_jit(fn, _state(0.1), jax.random.key(0), fast_compile=True)
 
 
+@functools.cache
+def _mean() -> jax.Array:
+    return initial_mean(TINY, jax.random.key(0))
+
+
 def _state(sigma: float):
-    return init_es(initial_mean(TINY, jax.random.key(0)), ESConfig()).replace(sigma=jnp.float32(sigma))
+    return init_es(_mean(), ESConfig()).replace(sigma=jnp.float32(sigma))
 
 
 def test_sigma_to_zero_gives_identical_pair_fitness(candidates_fn):
-    _, fitness, entropies, _ = candidates_fn(_state(1e-9), jax.random.key(3))
+    _, fitness, entropies, _ = map(np.asarray, candidates_fn(_state(1e-9), jax.random.key(3)))
     np.testing.assert_array_equal(fitness[::2], fitness[1::2])
     np.testing.assert_allclose(entropies[::2], entropies[1::2], rtol=1e-4)
     assert np.isfinite(fitness).all() and np.any(fitness != 0)
@@ -143,7 +153,7 @@ def test_generation_is_deterministic_and_gradient_matches_hand_estimate(candidat
     # entropies recorded for exactly N updates
     n_recorded = (np.asarray(entropies) > 0).sum(axis=1)
     np.testing.assert_array_equal(n_recorded, lifetimes)
-    _, grad = tell(state, eps, fitness, ESConfig())
+    _, grad = tell_jit(state, eps, fitness, ESConfig())
     f = np.asarray(fitness)
     w_plus = (f[::2] > f[1::2]).astype(np.float64)
     hand = ((w_plus - (1 - w_plus))[:, None] * np.asarray(eps)).sum(0) / (2 * TINY.n_pairs * 0.5)
@@ -162,9 +172,9 @@ def test_generation_step_climbs_the_fitness_of_its_own_candidates(candidates_fn)
     step = compile_jit(lambda s, k: generation_step(s, k, config, unravel), state, key, fast_compile=True)
     new_state, _ = step(state, key)
     eps, fitness, _, _ = candidates_fn(state, key)
-    expected, grad = tell(state, eps, fitness, config.es)
+    expected, grad = tell_jit(state, eps, fitness, config.es)
     np.testing.assert_allclose(new_state.mean, expected.mean, rtol=1e-5, atol=1e-7)
-    assert float(jnp.vdot(new_state.mean - state.mean, grad)) > 0
+    assert float(np.vdot(np.asarray(new_state.mean) - np.asarray(state.mean), grad)) > 0
 
 
 def test_lifetime_buckets_give_the_same_fitness(candidates_fn):
@@ -199,17 +209,17 @@ def test_config_rejects_bad_values(kwargs, name):
 
 
 def test_zero_init_is_the_evosax_start():
-    params = TINY.init_lpg_params(jax.random.key(0))
-    assert float(jnp.abs(params["pi_head"]["kernel"]).max()) > 0
-    zeros = dataclasses.replace(TINY, init="zeros").init_lpg_params(jax.random.key(0))
-    assert all(float(jnp.abs(x).max()) == 0 for x in jax.tree.leaves(zeros))
+    params = init_lpg_params(TINY, jax.random.key(0))
+    assert float(np.abs(params["pi_head"]["kernel"]).max()) > 0
+    zeros = init_lpg_params(dataclasses.replace(TINY, init="zeros"), jax.random.key(0))
+    assert all(float(np.abs(x).max()) == 0 for x in jax.tree.leaves(zeros))
     assert isinstance(TINY.agent, AgentConfig)
 
 
 def test_unravel_inverts_ravel_pytree():
-    params = TINY.init_lpg_params(jax.random.key(9))
-    flat, _ = ravel_pytree(params)
+    params = init_lpg_params(TINY, jax.random.key(9))
+    flat = jax.jit(lambda p: ravel_pytree(p)[0])(params)
     np.testing.assert_array_equal(initial_mean(TINY, jax.random.key(9)), flat)
-    back = unravel_fn(TINY)(flat)
+    back = jax.jit(unravel_fn(TINY))(flat)
     for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params), strict=True):
         np.testing.assert_array_equal(a, b)
